@@ -1,0 +1,100 @@
+"""``panovlm quickstart``: the whole mission on the embedded default, on a CPU, in minutes.
+
+1. synthesise a small PanoShapes set (``DIR/data``),
+2. train the three stages of the tiny preset (``DIR/runs``),
+3. copy the final model and processor to ``DIR/model`` (loadable with ``from_pretrained``),
+4. evaluate it on the test split with and without images (``DIR/eval``, ``DIR/eval_blind``),
+5. caption one test panorama and log a short summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("quickstart"), help="output folder (default: ./quickstart)")
+    parser.add_argument("--config", type=Path, default=None, help="run config (default: the packaged tiny.yaml)")
+    parser.add_argument("--train", type=int, default=None, help="training panoramas (default: from the config)")
+    parser.add_argument("--test", type=int, default=None, help="test panoramas (default: from the config)")
+    parser.add_argument("--seed", type=int, default=0, help="data and training seed")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable), e.g. --set stages.finetune.epochs=2")
+
+
+def run(args: argparse.Namespace) -> int:
+    from panovlm.config.run_config import load_run_config
+    from panovlm.data.synth import generate_panoshapes
+    from panovlm.evaluation.predict import caption_one
+    from panovlm.cli.eval import run_eval
+    from panovlm.training.runner import run_training
+
+    start = time.monotonic()
+    out: Path = args.out
+    config = load_run_config(args.config or DEFAULT_CONFIG, overrides=list(args.overrides))
+    qs = config.quickstart
+    data_dir = out / "data"
+    logger.info("1/5 synthesising PanoShapes into %s", data_dir)
+    generate_panoshapes(data_dir, train=args.train or qs.train, val=qs.val, test=args.test or qs.test,
+                        seed=args.seed, size=qs.size)
+    config = config.with_data_dir(data_dir).with_seed(args.seed)
+
+    logger.info("2/5 training the three stages of the tiny preset")
+    result = run_training(config, stage="all", out_dir=out / "runs")
+    final_dir = Path(result["final_model_dir"])
+
+    logger.info("3/5 copying the final model to %s", out / "model")
+    if (out / "model").exists():
+        shutil.rmtree(out / "model")
+    shutil.copytree(final_dir, out / "model")
+
+    logger.info("4/5 evaluating on the test split, with and without images")
+    test_csv = data_dir / "test.csv"
+    metrics = run_eval(out / "model", test_csv, out / "eval", batch_size=qs.eval_batch_size)
+    blind = run_eval(out / "model", test_csv, out / "eval_blind", batch_size=qs.eval_batch_size, blind=True)
+
+    logger.info("5/5 captioning one test panorama")
+    example = caption_one(out / "model", test_csv)
+    summary = _summary(metrics, blind, example, time.monotonic() - start)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    sys.stdout.write(_render(summary, out))
+    return 0
+
+
+def _summary(metrics: dict, blind: dict, example: dict, seconds: float) -> dict:
+    keys = ("direction_f1", "CIDEr", "Bleu_4", "METEOR", "ROUGE_L")
+    return {
+        "seconds": round(seconds, 1),
+        "with_images": {k: metrics.get(k) for k in keys},
+        "blind": {k: blind.get(k) for k in keys},
+        "example": example,
+    }
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "n/a"
+
+
+def _render(summary: dict, out: Path) -> str:
+    lines = [
+        "",
+        f"PanoVLM quickstart finished in {summary['seconds']:.0f} s. Outputs in {out}/",
+        "",
+        f"{'metric':<14}{'with images':>14}{'blind (no image)':>18}",
+    ]
+    for key, value in summary["with_images"].items():
+        lines.append(f"{key:<14}{_fmt(value):>14}{_fmt(summary['blind'][key]):>18}")
+    ex = summary["example"]
+    lines += ["", f"Example: {ex['image']}", f"  Q: {ex['query']}", f"  A: {ex['prediction']}",
+              f"  reference: {ex['reference']}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,394 @@
+"""Run configuration: typed, frozen dataclasses layered as defaults -> YAML -> command line.
+
+The dataclass defaults *are* the embedded default (the tiny preset on PanoShapes, sized for a
+2-core CPU); a YAML file holds only overrides, and ``--set a.b.c=value`` overrides the YAML.
+Every value is checked where it is built: an error names the dotted key, the bad value and what
+is allowed, and an unknown key lists the valid ones.
+
+The ``model`` block's free keys (anything but preset/vision/language/tokenizer) are fields of
+``PanoLLaVaConfig`` and are checked against that class, so the model config stays their only owner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+STAGE_NAMES: tuple[str, ...] = ("vision", "resampler", "finetune")
+MODULE_GROUPS: tuple[str, ...] = ("vision_tower", "resampler", "vicreg_projector", "projector", "language_model")
+STRATEGIES: tuple[str, ...] = (
+    "auto", "single_device", "ddp", "ddp_spawn", "ddp_fork", "ddp_find_unused_parameters_true", "fsdp",
+    "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3",
+    "deepspeed_stage_3_offload",
+)  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"config key {key!r}: got {value!r}, expected {allowed}")
+
+
+def _check(ok: bool, key: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model to build. ``preset`` ("tiny" | "test") builds the embedded random-init pair;
+    otherwise ``vision`` / ``language`` name HF ids or local dirs, or give config dicts (random init)."""
+
+    preset: Literal["tiny", "test"] | None = "tiny"
+    vision: str | dict | None = None
+    language: str | dict | None = None
+    tokenizer: str | None = None
+    settings: dict = field(default_factory=dict)  # PanoLLaVaConfig fields, checked against that class
+
+    def __post_init__(self) -> None:
+        if self.preset is None:
+            _check(self.vision is not None, "model.vision", self.vision, "an HF id, a local dir or a config dict")
+            _check(self.language is not None, "model.language", self.language, "an HF id, a local dir or a dict")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where the samples come from (QuIC-360 CSV, instruction CSV or LLaVA JSON, resolved in ``data_dir``)."""
+
+    data_dir: str = "data/panoshapes"
+    train_file: str = "train.csv"
+    val_file: str = "val.csv"
+    strict: bool = False  # True: a bad row or image stops the run; False: skipped, counted and logged
+    num_workers: int = 2
+    system_prompt: str | None = None
+    max_train_samples: int | None = None
+    max_val_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
+        for name in ("max_train_samples", "max_val_samples"):
+            value = getattr(self, name)
+            _check(value is None or value > 0, f"data.{name}", value, "null or an integer > 0")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Hyper-parameters of one stage; ``train`` / loss weights default to the stage table (training.stages)."""
+
+    epochs: int = 1
+    batch_size: int = 8
+    lr: float = 1e-3
+    max_text_length: int = 128  # text tokens per sample (the vision stage reads no text)
+    max_steps: int = -1  # > 0 stops the stage early (smoke tests, benchmarks)
+    warmup_ratio: float = 0.1
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    min_lr_ratio: float = 0.0
+    weight_decay: float = 0.01
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = 1.0
+    vicreg_loss_weight: float | None = None  # None: the stage table's weight
+    ar_loss_weight: float | None = None
+    train: tuple[str, ...] | None = None  # module groups; None: the stage table's groups
+    unfreeze_last_n_vision_blocks: int = 0  # 0 frozen encoder, N > 0 last N blocks, -1 whole encoder
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "max_text_length", "accumulate_grad_batches"):
+            _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        _check(self.lr > 0, "lr", self.lr, "a float > 0")
+        _check(self.max_steps == -1 or self.max_steps >= 1, "max_steps", self.max_steps, "-1 or an integer >= 1")
+        _check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a float in [0, 1)")
+        _check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "a float in [0, 1]")
+        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a float >= 0")
+        clip = self.gradient_clip_val
+        _check(clip is None or clip > 0, "gradient_clip_val", clip, "null or a float > 0")
+        for name in ("vicreg_loss_weight", "ar_loss_weight"):
+            value = getattr(self, name)
+            _check(value is None or value >= 0, name, value, "null or a float >= 0")
+        for group in self.train or ():
+            _check(group in MODULE_GROUPS, "train", self.train, f"module groups from {list(MODULE_GROUPS)}")
+        n = self.unfreeze_last_n_vision_blocks
+        _check(n >= -1, "unfreeze_last_n_vision_blocks", n, "-1 (whole encoder), 0 (frozen) or N > 0")
+
+
+def _stage(**kw: Any) -> Any:
+    return field(default_factory=lambda: StageConfig(**kw))
+
+
+@dataclass(frozen=True)
+class StageSet:
+    """The three stages. Defaults: the tiny preset on a 2-core CPU, one epoch each (quickstart: 240 panoramas
+    -> 30 vision steps of 8 panoramas, then 120 + 120 caption steps of 8 questions; about 5 minutes idle).
+
+    The tiny encoder starts from random weights, so it trains in the vision and resampler stages
+    (``unfreeze_last_n_vision_blocks=-1``): the overlap loss shapes it first, then the caption loss
+    teaches it colours and shapes while the LM is still frozen; in finetune it is frozen again so
+    the LM adapts to stable visual tokens. A pretrained encoder (default.yaml) stays frozen.
+    """
+
+    vision: StageConfig = _stage(epochs=1, batch_size=8, lr=1e-3, max_text_length=32, unfreeze_last_n_vision_blocks=-1)
+    resampler: StageConfig = _stage(epochs=1, batch_size=8, lr=2e-3, max_text_length=128,
+                                    unfreeze_last_n_vision_blocks=-1)
+    finetune: StageConfig = _stage(epochs=1, batch_size=8, lr=1e-3, max_text_length=128)
+
+    def get(self, stage: str) -> StageConfig:
+        _check(stage in STAGE_NAMES, "stage", stage, f"one of {list(STAGE_NAMES)}")
+        return getattr(self, stage)
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """Lightning Trainer settings; a multi-GPU / multi-node run changes only these values."""
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "auto"  # auto: bf16 GPU, fp32 CPU
+    gradient_checkpointing: bool = False
+    log_every_n_steps: int = 10
+    val_check_interval: float | int = 1.0
+    limit_val_batches: float | int = 1.0
+    checkpoint_every_n_steps: int = 50  # last.ckpt cadence, so a killed run resumes mid-stage
+    progress_bar: bool | None = None  # None: rich bar on a TTY unless CI=true
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.accelerator in ("auto", "cpu", "gpu", "cuda", "mps", "tpu"), "trainer.accelerator",
+               self.accelerator, "auto, cpu, gpu, cuda, mps or tpu")
+        _check(self.devices == "auto" or (isinstance(self.devices, int) and (self.devices >= 1 or self.devices == -1)),
+               "trainer.devices", self.devices, '"auto", -1 or an integer >= 1')
+        _check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "an integer >= 1")
+        _check(self.strategy in STRATEGIES, "trainer.strategy", self.strategy, f"one of {list(STRATEGIES)}")
+        _check(self.checkpoint_every_n_steps >= 1, "trainer.checkpoint_every_n_steps",
+               self.checkpoint_every_n_steps, "an integer >= 1")
+        _check(self.log_every_n_steps >= 1, "trainer.log_every_n_steps", self.log_every_n_steps, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Metric sinks: CSV and TensorBoard by default, Weights & Biases when a project is named."""
+
+    csv: bool = True
+    tensorboard: bool = True
+    wandb_project: str | None = None
+    wandb_entity: str | None = None
+    run_name: str | None = None
+
+
+@dataclass(frozen=True)
+class QuickstartSettings:
+    """Sizes used by ``panovlm quickstart``."""
+
+    train: int = 240
+    val: int = 24
+    test: int = 48
+    size: tuple[int, int] = (256, 128)  # ERP width, height
+    eval_batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run needs; ``load_run_config`` builds it."""
+
+    seed: int = 0
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    stages: StageSet = field(default_factory=StageSet)
+    trainer: TrainerSettings = field(default_factory=TrainerSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    quickstart: QuickstartSettings = field(default_factory=QuickstartSettings)
+
+    def with_data_dir(self, data_dir: str | Path) -> RunConfig:
+        return dataclasses.replace(self, data=dataclasses.replace(self.data, data_dir=str(data_dir)))
+
+    def with_seed(self, seed: int) -> RunConfig:
+        return dataclasses.replace(self, seed=int(seed))
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        settings = out["model"].pop("settings")
+        out["model"].update(settings)
+        return _plain(out)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------- building from dicts
+def _describe(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if get_origin(tp) in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    if get_origin(tp) is tuple:
+        return "a list of " + ", ".join(_describe(a) for a in get_args(tp) if a is not Ellipsis)
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, base: Any = None) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        _check(isinstance(value, Mapping), key, value, f"a mapping with keys {[f.name for f in dataclasses.fields(tp)]}")
+        return _from_dict(tp, value, key, base)
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(key, value, _describe(tp))
+    if origin is Literal:
+        _check(value in args, key, value, _describe(tp))
+        return value
+    if origin is tuple:
+        _check(isinstance(value, (list, tuple)), key, value, _describe(tp))
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        _check(len(value) == len(args), key, value, f"{len(args)} values")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
+    if tp is type(None):
+        _check(value is None, key, value, "null")
+        return None
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "5e-6" (no dot) as a string
+            value = _float_or_none(value) if _float_or_none(value) is not None else value
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, value, "a number")
+        return float(value)
+    if tp is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
+        return value
+    if tp is str and isinstance(value, Path):
+        return str(value)
+    _check(isinstance(value, tp), key, value, _describe(tp))
+    return value
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _from_dict(cls: type, data: Mapping[str, Any], prefix: str, base: Any = None) -> Any:
+    """Build ``cls`` from ``base`` (default: ``cls()``) with the keys of ``data`` replaced, validated."""
+    if cls is ModelSettings:
+        return _model_settings(data, prefix)
+    base = cls() if base is None else base
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise ConfigError(dotted, value, f"a known key; valid keys here: {names}")
+        kwargs[key] = _coerce(value, hints[key], dotted, getattr(base, key))
+    try:
+        return dataclasses.replace(base, **kwargs)
+    except ConfigError as err:
+        if prefix and not err.key.startswith(prefix):
+            raise ConfigError(f"{prefix}.{err.key}", err.value, err.allowed) from None
+        raise
+
+
+def _model_settings(data: Mapping[str, Any], prefix: str) -> ModelSettings:
+    own = {"preset", "vision", "language", "tokenizer"}
+    hints = get_type_hints(ModelSettings)
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items() if k in own}
+    settings = {k: v for k, v in data.items() if k not in own}
+    check_model_settings(settings, prefix)
+    return ModelSettings(**kwargs, settings=settings)
+
+
+def check_model_settings(settings: Mapping[str, Any], prefix: str = "model") -> None:
+    """Reject keys that ``PanoLLaVaConfig`` does not define, listing the valid ones."""
+    if not settings:
+        return
+    from panovlm.models.configuration_panollava import PanoLLaVaConfig
+
+    valid = sorted(k for k in PanoLLaVaConfig.__annotations__ if k not in ("vision_config", "text_config"))
+    for key, value in settings.items():
+        if key not in valid:
+            raise ConfigError(f"{prefix}.{key}", value,
+                              f"preset, vision, language, tokenizer or a PanoLLaVaConfig field: {valid}")
+
+
+def _merge(base: dict, extra: Mapping[str, Any]) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict:
+    """``["stages.vision.lr=1e-4", "model.resampler_type=qformer"]`` -> nested dict (values parsed as YAML)."""
+    nested: dict = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--set", item, "KEY=VALUE with a dotted key, e.g. stages.vision.lr=1e-4")
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return nested
+
+
+def flag_overrides(stages: Sequence[str], *, epochs: int | None = None, batch_size: int | None = None,
+                   lr: float | None = None, data_dir: str | Path | None = None,
+                   num_workers: int | None = None) -> list[str]:
+    """The CLI's shortcut flags as ``key=value`` overrides; per-stage flags apply to every stage in ``stages``."""
+    out = []
+    for stage in stages:
+        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
+            if value is not None:
+                out.append(f"stages.{stage}.{name}={value}")
+    if data_dir is not None:
+        out.append(f"data.data_dir={data_dir}")
+    if num_workers is not None:
+        out.append(f"data.num_workers={num_workers}")
+    return out
+
+
+def load_run_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Dataclass defaults -> YAML file (overrides only) -> ``key=value`` overrides, validated."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"run config {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(str(path), type(loaded).__name__, "a YAML mapping at the top level")
+        data = dict(loaded)
+    data = _merge(data, parse_overrides(overrides))
+    return _from_dict(RunConfig, data, "")
+
+
+def apply_overrides(config: RunConfig, overrides: Sequence[str]) -> RunConfig:
+    """Re-validate ``config`` with extra ``key=value`` overrides on top."""
+    if not overrides:
+        return config
+    return _from_dict(RunConfig, _merge(config.to_dict(), parse_overrides(overrides)), "")

@@ -1,0 +1,160 @@
+"""Spatial score for PanoShapes: does the text name the right object in the right direction?
+
+A PanoShapes row carries ``objects`` (JSON list of ``{colour, shape, size, direction, ...}``) and
+``target_direction`` (one of front/right/behind/left/above/below, or empty for a whole-scene query).
+The vocabulary (colours, shapes, directions) is imported from :mod:`panovlm.data.synth`, the generator.
+
+:func:`parse_objects` reads free text: every shape word (plurals too) is one mentioned object, its colour
+is the nearest colour word just before it, and its direction is the first direction word between it and
+the next object (or, failing that, one just before it). Direction synonyms: ahead/forward -> front,
+back/rear -> behind, over/overhead/up -> above, under/beneath/down -> below. Size is not scored.
+
+:func:`direction_scores` compares sets of (colour, shape, direction) triples per row:
+
+* direction query: truth = the object at ``target_direction`` (an empty set for an empty direction,
+  whose reference is "nothing"); prediction = each mentioned object, at the direction the text names,
+  else at ``target_direction`` (an answer like "a small red circle" is about the asked direction);
+* scene query: truth = every object; prediction = each mentioned object at its named direction (an
+  object mentioned without a direction cannot match).
+
+Per row, TP = |pred & truth|, FP = |pred - truth|, FN = |truth - pred|; **direction_f1** is the micro F1
+of these counts pooled over all labelled rows. A correct "nothing" adds no count at all, so a
+constant "nothing" has recall 0 and F1 0; a constant object matches about 1 of 24 colour-shape pairs, and
+listing every object everywhere has precision near 0. **per_direction_accuracy[d]** is the share of
+direction queries about an occupied direction ``d`` whose predicted triple set equals the truth
+exactly; **empty_direction_accuracy** is the share of empty-direction queries answered with no object.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+from panovlm.data.synth import COLOURS, DIRECTIONS, SHAPES
+from panovlm.evaluation.text import clean_text
+
+Triple = tuple[str | None, str, str | None]
+
+_DIRECTION_WORDS: dict[str, str] = {d: d for d in DIRECTIONS} | {
+    "ahead": "front", "forward": "front", "back": "behind", "rear": "behind",
+    "over": "above", "overhead": "above", "up": "above",
+    "under": "below", "beneath": "below", "underneath": "below", "down": "below",
+}
+_COLOUR_WINDOW = 3  # a colour counts for a shape when at most this many words precede the shape
+_WORD = re.compile(r"[a-z]+")
+
+
+def _shape_of(word: str) -> str | None:
+    if word in SHAPES:
+        return word
+    if word.endswith("s") and word[:-1] in SHAPES:
+        return word[:-1]
+    return None
+
+
+def parse_objects(text: str) -> list[Triple]:
+    """``"a red circle in front and two blue stars to the left"`` ->
+    ``[("red", "circle", "front"), ("blue", "star", "left")]``; colour or direction None when not named."""
+    words = _WORD.findall(clean_text(text).lower())
+    shape_at = [i for i, w in enumerate(words) if _shape_of(w)]
+    objects: list[Triple] = []
+    free_from = 0  # words before this index already belong to an earlier object
+    for n, i in enumerate(shape_at):
+        start = i
+        colour = None
+        for j in range(i - 1, max(free_from, i - _COLOUR_WINDOW) - 1, -1):
+            if words[j] in COLOURS:
+                colour, start = words[j], j
+                break
+        next_shape = shape_at[n + 1] if n + 1 < len(shape_at) else len(words)
+        after = _first_direction(words, i + 1, next_shape)
+        before = None if after is not None else _first_direction(words, free_from, start)
+        direction = after if after is not None else before
+        objects.append((colour, _shape_of(words[i]) or "", direction[1] if direction else None))
+        free_from = after[0] + 1 if after is not None else i + 1
+    return objects
+
+
+def _first_direction(words: Sequence[str], lo: int, hi: int) -> tuple[int, str] | None:
+    """(index, direction) of the first direction word in ``words[lo:hi]``."""
+    for k in range(lo, hi):
+        if words[k] in _DIRECTION_WORDS:
+            return k, _DIRECTION_WORDS[words[k]]
+    return None
+
+
+def _truth(meta: Mapping) -> tuple[set[Triple], str]:
+    objects = meta["objects"]
+    if isinstance(objects, str):
+        try:
+            objects = json.loads(objects)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"'objects' must be a JSON list of objects, got {objects[:80]!r}: {err}") from err
+    target = (meta.get("target_direction") or "").strip()
+    if target and target not in DIRECTIONS:
+        raise ValueError(f"target_direction must be one of {list(DIRECTIONS)} or empty, got {target!r}")
+    triples = {(o["colour"], o["shape"], o["direction"]) for o in objects}
+    if target:
+        triples = {t for t in triples if t[2] == target}
+    return triples, target
+
+
+def _row_counts(prediction: str, meta: Mapping) -> tuple[set[Triple], set[Triple], str]:
+    truth, target = _truth(meta)
+    predicted = {(c, s, d if d is not None or not target else target) for c, s, d in parse_objects(prediction)}
+    return predicted, truth, target
+
+
+def _f1(tp: int, fp: int, fn: int) -> dict[str, float]:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def has_spatial_labels(samples_meta: Sequence[Mapping]) -> bool:
+    """True when any row carries PanoShapes' ``objects`` label."""
+    return any(meta and meta.get("objects") not in (None, "") for meta in samples_meta)
+
+
+def direction_scores(predictions: Sequence[str], samples_meta: Sequence[Mapping]) -> dict:
+    """Spatial score of ``predictions[i]`` against the PanoShapes labels ``samples_meta[i]``.
+
+    Rows without an ``objects`` label are ignored. Returns ``direction_f1``, ``direction_precision``,
+    ``direction_recall``, ``scene_f1`` (scene queries only), ``query_f1`` (direction queries only),
+    ``per_direction_accuracy`` ({direction: accuracy}, occupied directions only),
+    ``direction_accuracy`` (mean over those queries), ``empty_direction_accuracy`` and counts;
+    see the module docstring for the definitions.
+    """
+    if len(predictions) != len(samples_meta):
+        raise ValueError(f"got {len(predictions)} predictions but {len(samples_meta)} label rows")
+    counts = {"scene": [0, 0, 0], "query": [0, 0, 0]}
+    hits: dict[str, list[int]] = {d: [] for d in DIRECTIONS}
+    empty_hits: list[int] = []
+    for prediction, meta in zip(predictions, samples_meta, strict=True):
+        if not meta or meta.get("objects") in (None, ""):
+            continue
+        predicted, truth, target = _row_counts(prediction, meta)
+        kind = counts["query" if target else "scene"]
+        kind[0] += len(predicted & truth)
+        kind[1] += len(predicted - truth)
+        kind[2] += len(truth - predicted)
+        if target:
+            (hits[target] if truth else empty_hits).append(int(predicted == truth))
+    total = [a + b for a, b in zip(counts["scene"], counts["query"], strict=True)]
+    overall = _f1(*total)
+    occupied = [h for d in DIRECTIONS for h in hits[d]]
+    return {
+        "direction_f1": overall["f1"],
+        "direction_precision": overall["precision"],
+        "direction_recall": overall["recall"],
+        "scene_f1": _f1(*counts["scene"])["f1"],
+        "query_f1": _f1(*counts["query"])["f1"],
+        "per_direction_accuracy": {d: sum(h) / len(h) for d, h in hits.items() if h},
+        "direction_accuracy": sum(occupied) / len(occupied) if occupied else None,
+        "empty_direction_accuracy": sum(empty_hits) / len(empty_hits) if empty_hits else None,
+        "num_direction_queries": len(occupied) + len(empty_hits),
+        "num_scene_queries": sum(1 for m in samples_meta if m and m.get("objects") not in (None, ""))
+        - len(occupied) - len(empty_hits),
+    }

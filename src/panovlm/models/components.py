@@ -1,0 +1,112 @@
+"""Build the composite from its parts: HF ids / local paths (pretrained weights) or config dicts (random init).
+
+The same code path serves SigLIP + Qwen2.5 on a machine with hub access and the tiny preset here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from transformers import AutoConfig, PretrainedConfig
+
+from .attention import select_attn_implementation
+from .configuration_panollava import PanoLLaVaConfig
+from .fusion import ensure_chat_template, ensure_vision_token
+
+logger = logging.getLogger(__name__)
+
+
+def _hub_error(name: str, err: OSError) -> OSError:
+    return OSError(f"cannot load {name!r}: {err}. Without network access (HF_HUB_OFFLINE=1 here) use a local "
+                   "directory, a config dict, or the offline tiny preset (panovlm.models.tiny.tiny_model(), "
+                   "configs/tiny.yaml)")
+
+
+def config_from_spec(spec: str | Mapping | PretrainedConfig, vision: bool) -> PretrainedConfig:
+    """A sub-config from an id/path, a dict with ``model_type`` or a config (vision: the tower's config)."""
+    if isinstance(spec, str):
+        try:
+            config = AutoConfig.from_pretrained(spec)
+        except OSError as err:
+            raise _hub_error(spec, err) from err
+    elif isinstance(spec, Mapping):
+        fields = dict(spec)
+        if "model_type" not in fields:
+            raise ValueError(f"a model config dict needs a 'model_type' key, got keys {sorted(fields)}")
+        config = AutoConfig.for_model(fields.pop("model_type"), **fields)
+    elif isinstance(spec, PretrainedConfig):
+        config = spec
+    else:
+        raise TypeError(f"a model is named by an HF id / path, a config dict or a PretrainedConfig, "
+                        f"got {type(spec).__name__}")
+    if vision and getattr(config, "vision_config", None) is not None:
+        return config.vision_config
+    if not vision and getattr(config, "text_config", None) is not None and not hasattr(config, "vocab_size"):
+        return config.text_config
+    return config
+
+
+def _round_up(n: int, multiple: int = 64) -> int:
+    return -(-n // multiple) * multiple
+
+
+def config_from_components(vision: Any, language: Any, tokenizer: Any = None, **settings: Any) -> PanoLLaVaConfig:
+    """The composite config of ``from_components`` (no weights built); registers ``<|vision|>`` in ``tokenizer``."""
+    vision_config = config_from_spec(vision, vision=True)
+    text_config = config_from_spec(language, vision=False)
+    text_config._attn_implementation = select_attn_implementation()
+    if tokenizer is not None:
+        ensure_chat_template(tokenizer)
+        settings["vision_token_id"], _ = ensure_vision_token(tokenizer, settings.get("vision_token", "<|vision|>"))
+        if len(tokenizer) > text_config.vocab_size:
+            text_config.vocab_size = _round_up(len(tokenizer))
+        text_config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None \
+            else tokenizer.eos_token_id
+        text_config.eos_token_id = tokenizer.eos_token_id
+    return PanoLLaVaConfig(vision_config=vision_config, text_config=text_config, **settings)
+
+
+def build_from_components(cls: type, vision: Any, language: Any, tokenizer: Any = None, **settings: Any) -> Any:
+    """See ``PanoLLaVaForConditionalGeneration.from_components``."""
+    config = config_from_components(vision, language, tokenizer, **settings)
+    model = cls(config)
+    load_component_weights(model, vision, language)
+    if tokenizer is not None:
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        model.generation_config.pad_token_id = config.text_config.pad_token_id
+    return model
+
+
+def load_component_weights(model: Any, vision: Any, language: Any) -> None:
+    """Copy pretrained weights into ``model`` for every part named by an id / path (dicts stay random)."""
+    if isinstance(vision, str):
+        from .vision import VisionBackbone
+
+        try:
+            pretrained = VisionBackbone.build_vision_model(vision)
+        except OSError as err:
+            raise _hub_error(vision, err) from err
+        model.vision_tower.model.load_state_dict(pretrained.state_dict())
+        logger.info("vision tower weights loaded from %s", vision)
+    if isinstance(language, str):
+        _load_language(model, language)
+
+
+def _load_language(model: Any, name: str) -> None:
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(name, attn_implementation=select_attn_implementation())
+    except OSError as err:
+        raise _hub_error(name, err) from err
+    vocab = model.language_model.config.vocab_size
+    if lm.config.vocab_size != vocab:  # the tokenizer added tokens (e.g. <|vision|>) beyond the checkpoint's rows
+        lm.resize_token_embeddings(vocab)
+    model.language_model.load_state_dict(lm.state_dict())
+    try:
+        model.generation_config = GenerationConfig.from_pretrained(name)
+    except OSError:  # a checkpoint without generation_config.json keeps the defaults from the config
+        logger.info("%s has no generation_config.json; using defaults", name)
+    logger.info("language model weights loaded from %s", name)

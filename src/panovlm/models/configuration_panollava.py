@@ -1,0 +1,206 @@
+"""``PanoLLaVaConfig``: the composite transformers config of the panoramic VLM.
+
+One config holds everything the network needs: the vision sub-config (any HF vision model), the text
+sub-config (any causal LM), the resampler, projector, positional-encoding, overlap-loss, image-plan,
+LoRA and prompt settings. It is validated where it is built (``__post_init__``), so a bad value fails
+when the config is made, not halfway through training. ``config.view_plan()`` is the one place the
+image settings become a :class:`~panovlm.geometry.ViewPlan`.
+
+Import-light on purpose (no torch model code, no lightning/peft) so that a later remote-code export
+can copy it next to the weights.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import field
+from typing import Any
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ..plans import GLOBAL_MODES, STRATEGIES, build_view_plan
+
+RESAMPLER_TYPES: tuple[str, ...] = ("mlp", "qformer", "perceiver", "bimamba")
+# Names the origin's configs used for the same resamplers.
+RESAMPLER_ALIASES: dict[str, str] = {"bidirectional_mamba": "bimamba", "bi_mamba": "bimamba"}
+OVERLAP_MODES: tuple[str, ...] = ("ray", "strip")
+PAIRING_STRATEGIES: tuple[str, ...] = ("adjacent", "distance_based", "all_pairs")
+VICREG_MODES: tuple[str, ...] = ("pairwise", "batchwise")
+DEFAULT_SYSTEM_PROMPT = "You are a helpful AI assistant specialized in analyzing panoramic images."
+
+# Which config fields feed which resampler constructor argument (None = use the resampler's default).
+_RESAMPLER_OPTION_FIELDS: dict[str, dict[str, str]] = {
+    "mlp": {"hidden_dim": "resampler_hidden_dim", "depth": "resampler_depth", "use_ln": "resampler_use_ln",
+            "dropout": "resampler_dropout", "pool": "resampler_pool"},
+    "qformer": {"num_queries": "resampler_num_queries", "num_layers": "resampler_num_layers",
+                "num_heads": "resampler_num_heads"},
+    "perceiver": {"num_latents": "resampler_num_queries", "depth": "resampler_depth",
+                  "num_heads": "resampler_num_heads"},
+    "bimamba": {"hidden_dim": "resampler_hidden_dim", "num_layers": "resampler_num_layers",
+                "d_state": "resampler_d_state", "d_conv": "resampler_d_conv", "expand": "resampler_expand",
+                "dropout": "resampler_dropout"},
+}
+
+
+class PanoLLaVaConfig(PreTrainedConfig):
+    """Composite config: ``vision_config`` + ``text_config`` + panorama settings.
+
+    ``vision_config`` / ``text_config`` accept ``None`` (defaults: SigLIP-base vision, Qwen2.5-0.5B-shaped
+    LM), a dict (with or without ``model_type``) or a config instance. Everything else is a typed field.
+    """
+
+    model_type = "panollava"
+    sub_configs_defaults = {
+        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="siglip_vision_model"),
+        "text_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="qwen2",
+            init_kwargs={"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+                         "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
+                         "tie_word_embeddings": True},
+        ),
+    }
+
+    vision_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    # resampler
+    resampler_type: str = "mlp"
+    latent_dimension: int = 768
+    resampler_hidden_dim: int | None = None
+    resampler_depth: int | None = None
+    resampler_use_ln: bool | None = None
+    resampler_dropout: float | None = None
+    resampler_pool: int | None = None
+    resampler_num_queries: int | None = None
+    resampler_num_layers: int | None = None
+    resampler_num_heads: int | None = None
+    resampler_d_state: int | None = None
+    resampler_d_conv: int | None = None
+    resampler_expand: float | None = None
+    resampler_config: dict = field(default_factory=dict)
+    # projector + positional encoding
+    use_positional_encoding: bool = True
+    pe_num_frequencies: int = 8
+    # overlap loss (vision stage)
+    vicreg_projector_dim: int | None = None
+    vicreg_projector_hidden_dim: int | None = None
+    vicreg_projector_depth: int = 2
+    vicreg_loss_weight: float = 1.0
+    vicreg_similarity_weight: float = 25.0
+    vicreg_variance_weight: float = 25.0
+    vicreg_covariance_weight: float = 1.0
+    vicreg_mode: str = "pairwise"
+    vicreg_pair_chunk: int = 8
+    overlap_mode: str = "ray"
+    pairing_strategy: str = "adjacent"
+    vicreg_include_global: bool = False
+    # image plan (the processor reads the same fields)
+    crop_strategy: str = "anyres_e2p"
+    image_size: int | list | None = None
+    fov_deg: float = 90.0
+    overlap_ratio: float = 0.5
+    anyres_e2p_closed_loop: bool = True
+    anyres_e2p_pitch_range: list = field(default_factory=lambda: [-45.0, 45.0])
+    global_mode: str = "squash"
+    image_mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    image_std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    # text / fusion
+    vision_token: str = "<|vision|>"
+    vision_token_id: int | None = None
+    vision_tokens_per_view: int | None = None
+    max_text_length: int = 512
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    # LoRA (applied by panovlm.models.lora, finetune stage)
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    lora_target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
+        # The LM owns the tying decision; mirror it so PreTrainedModel ties lm_head like the bare LM.
+        self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
+        if self.image_size is None:
+            self.image_size = int(getattr(self.vision_config, "image_size", 224))
+        if self.vicreg_projector_dim is None:
+            self.vicreg_projector_dim = int(self.latent_dimension)
+        self.validate_settings()
+
+    # ------------------------------------------------------------------ validation
+    def validate_settings(self) -> None:
+        """Raise ``ValueError`` naming the field, the value and the valid range; warn on useless settings."""
+        self.resampler_type = RESAMPLER_ALIASES.get(self.resampler_type, self.resampler_type)
+        _one_of("resampler_type", self.resampler_type, RESAMPLER_TYPES)
+        _one_of("crop_strategy", self.crop_strategy, STRATEGIES)
+        _one_of("overlap_mode", self.overlap_mode, OVERLAP_MODES)
+        _one_of("pairing_strategy", self.pairing_strategy, PAIRING_STRATEGIES)
+        _one_of("vicreg_mode", self.vicreg_mode, VICREG_MODES)
+        _one_of("global_mode", self.global_mode, GLOBAL_MODES)
+        if not isinstance(self.overlap_ratio, (int, float)) or not 0.0 < float(self.overlap_ratio) < 1.0:
+            raise ValueError(f"overlap_ratio must be in (0, 1), got {self.overlap_ratio}. Typical range: [0.3, 0.7]")
+        if not 0.0 < float(self.fov_deg) < 180.0:
+            raise ValueError(f"fov_deg must be in (0, 180), got {self.fov_deg}")
+        for name in ("latent_dimension", "vicreg_projector_dim", "vicreg_projector_depth", "vicreg_pair_chunk",
+                     "max_text_length", "lora_r", "lora_alpha", "pe_num_frequencies"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("vicreg_loss_weight", "vicreg_similarity_weight", "vicreg_variance_weight",
+                     "vicreg_covariance_weight"):
+            if float(getattr(self, name)) < 0.0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= float(self.lora_dropout) < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if float(self.vicreg_loss_weight) == 0.0:
+            warnings.warn("vicreg_loss_weight is 0.0: vision stage training will have no effect", stacklevel=3)
+        num_views = len(self.view_plan())
+        if num_views < 2:
+            warnings.warn(f"VICReg requires at least 2 views; crop_strategy={self.crop_strategy!r} gives {num_views}",
+                          stacklevel=3)
+
+    # ------------------------------------------------------------------ derived settings
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        """(H, W) of every view."""
+        size = self.image_size
+        if isinstance(size, (list, tuple)):
+            return int(size[0]), int(size[1])
+        return int(size), int(size)
+
+    def view_plan(self):
+        """The ViewPlan of the image settings (the single source: ``panovlm.plans.build_view_plan``)."""
+        return build_view_plan(
+            strategy=self.crop_strategy,
+            image_size=self.image_hw,
+            fov_deg=float(self.fov_deg),
+            overlap_ratio=float(self.overlap_ratio),
+            closed_loop=bool(self.anyres_e2p_closed_loop),
+            pitch_range=tuple(float(p) for p in self.anyres_e2p_pitch_range),
+            global_mode=self.global_mode,
+        )
+
+    def resampler_options(self) -> dict[str, Any]:
+        """Constructor options of the chosen resampler: the typed fields that are set, then ``resampler_config``."""
+        options = {
+            arg: getattr(self, name)
+            for arg, name in _RESAMPLER_OPTION_FIELDS[self.resampler_type].items()
+            if getattr(self, name) is not None
+        }
+        options.update(self.resampler_config or {})
+        return options
+
+    @property
+    def vicreg_weights(self) -> tuple[float, float, float]:
+        """(similarity/invariance, variance, covariance) weights of the VICReg terms."""
+        return (float(self.vicreg_similarity_weight), float(self.vicreg_variance_weight),
+                float(self.vicreg_covariance_weight))
+
+
+def _one_of(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {list(valid)}, got {value!r}")
+
+
+__all__ = ["PanoLLaVaConfig", "RESAMPLER_TYPES", "DEFAULT_SYSTEM_PROMPT"]

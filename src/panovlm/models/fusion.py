@@ -1,0 +1,200 @@
+"""Language fusion: chat template, the ``<|vision|>`` placeholder, label masking, placeholder expansion.
+
+Where the vision tokens go (the same rule in training and generation):
+the text holds ONE ``<|vision|>`` token at the start of the first user turn. Right before the LM runs,
+that one token becomes ``N = V * S'`` copies of itself (``expand_vision_placeholders``) and the model
+writes the projected vision tokens over the copies. The processor expands generation prompts up
+front, so ``generate`` sees the real sequence length and its KV cache and attention mask line up.
+
+Truncation policy (``build_training_example``): ``max_length`` counts text tokens, the placeholder as
+one. Overlong conversations are cut from the END; the placeholder sits in the first user turn and is
+never cut (a ``max_length`` too short to keep it is an error). If the cut leaves no assistant token to
+learn from, the sample is an error naming it, never a silent no-op.
+
+Shapes: ``input_ids`` / ``attention_mask`` / ``labels`` are (B, T) before and (B, T + N - 1) after
+expansion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+IGNORE_INDEX = -100
+DEFAULT_VISION_TOKEN = "<|vision|>"
+
+# ChatML (the Qwen family's format); used when the tokenizer has no template of its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def ensure_chat_template(tokenizer: Any) -> None:
+    """Give the tokenizer the ChatML template if it has none (its own template always wins)."""
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = CHATML_TEMPLATE
+
+
+def ensure_vision_token(tokenizer: Any, vision_token: str = DEFAULT_VISION_TOKEN) -> tuple[int, bool]:
+    """Register ``vision_token`` as a special token; returns (token id, whether it was newly added).
+
+    When it was added, the caller must resize the LM's input embeddings to ``len(tokenizer)``.
+    """
+    added = 0
+    if vision_token not in tokenizer.get_vocab():
+        added = tokenizer.add_special_tokens({"additional_special_tokens": [vision_token]},
+                                             replace_extra_special_tokens=False)
+    return int(tokenizer.convert_tokens_to_ids(vision_token)), bool(added)
+
+
+def _with_vision(messages: Sequence[dict], vision_token: str, add_vision: bool,
+                 system_prompt: str | None) -> list[dict]:
+    """Copy of ``messages`` with the placeholder at the start of the first user turn (and the system prompt)."""
+    out = [{"role": m["role"], "content": str(m["content"])} for m in messages]
+    for m in out:
+        if m["role"] not in ("system", "user", "assistant"):
+            raise ValueError(f"message role must be system, user or assistant, got {m['role']!r}")
+    if system_prompt and not any(m["role"] == "system" for m in out):
+        out.insert(0, {"role": "system", "content": system_prompt})
+    users = [m for m in out if m["role"] == "user"]
+    if not users:
+        raise ValueError("a conversation needs at least one user message")
+    placed = sum(m["content"].count(vision_token) for m in out)
+    if add_vision and placed == 0:
+        users[0]["content"] = f"{vision_token}\n{users[0]['content']}"
+    elif add_vision and placed != 1:
+        raise ValueError(f"a conversation may hold at most one {vision_token} placeholder, found {placed}")
+    elif not add_vision and placed:
+        raise ValueError(f"add_vision=False but the text already holds {vision_token}")
+    return out
+
+
+def _ids(tokenizer: Any, messages: list[dict], add_generation_prompt: bool) -> list[int]:
+    ensure_chat_template(tokenizer)
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=add_generation_prompt,
+                                        return_dict=False)
+    return list(ids)
+
+
+def build_training_example(
+    tokenizer: Any,
+    messages: Sequence[dict],
+    max_length: int,
+    vision_token: str = DEFAULT_VISION_TOKEN,
+    system_prompt: str | None = None,
+    add_vision: bool = True,
+    sample_id: str | None = None,
+) -> dict[str, list[int]]:
+    """Token ids and labels of one conversation: labels are -100 except the assistant tokens (with end of turn).
+
+    ``messages`` is a list of ``{"role", "content"}`` (multi-turn allowed). Raises ``ValueError`` naming the
+    sample (``sample_id`` or the start of its first user message) when no label survives truncation.
+    """
+    msgs = _with_vision(messages, vision_token, add_vision, system_prompt)
+    full = _ids(tokenizer, msgs, add_generation_prompt=False)
+    labels = [IGNORE_INDEX] * len(full)
+    eos_id = tokenizer.eos_token_id
+    for i, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        start = len(_prefix(tokenizer, msgs[:i], full, add_generation_prompt=True))
+        end = len(_prefix(tokenizer, msgs[: i + 1], full, add_generation_prompt=False))
+        span = full[start:end]
+        if eos_id is not None and eos_id in span:  # stop at the end-of-turn token, not the newline after it
+            end = start + len(span) - span[::-1].index(eos_id)
+        labels[start:end] = full[start:end]
+    if add_vision:
+        vision_id = tokenizer.convert_tokens_to_ids(vision_token)
+        if full.index(vision_id) >= max_length:
+            raise ValueError(f"max_length={max_length} would cut the {vision_token} placeholder "
+                             f"(at position {full.index(vision_id)}) of sample {_name(sample_id, msgs)}")
+    input_ids, labels = full[:max_length], labels[:max_length]
+    if all(label == IGNORE_INDEX for label in labels):
+        raise ValueError(f"sample {_name(sample_id, msgs)} has no assistant tokens to learn from after "
+                         f"truncation to max_length={max_length} ({len(full)} tokens before)")
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def _prefix(tokenizer: Any, msgs: list[dict], full: list[int], add_generation_prompt: bool) -> list[int]:
+    ids = _ids(tokenizer, msgs, add_generation_prompt) if msgs else []
+    if full[: len(ids)] != ids:
+        raise ValueError("the chat template does not render a conversation prefix as a token prefix; "
+                         "label masking needs a prefix-stable template (e.g. ChatML)")
+    return ids
+
+
+def _name(sample_id: str | None, msgs: list[dict]) -> str:
+    if sample_id is not None:
+        return repr(sample_id)
+    first_user = next(m["content"] for m in msgs if m["role"] == "user")
+    return repr(first_user[:60])
+
+
+def build_generation_prompt(
+    tokenizer: Any,
+    messages_or_user_text: str | Sequence[dict],
+    vision_token: str = DEFAULT_VISION_TOKEN,
+    add_vision: bool = True,
+    system_prompt: str | None = None,
+) -> list[int]:
+    """Prompt ids ending with the assistant header; the placeholder sits where training puts it."""
+    if isinstance(messages_or_user_text, str):
+        messages = [{"role": "user", "content": messages_or_user_text}]
+    else:
+        messages = list(messages_or_user_text)
+    msgs = _with_vision(messages, vision_token, add_vision, system_prompt)
+    return _ids(tokenizer, msgs, add_generation_prompt=True)
+
+
+def expand_vision_placeholders(
+    input_ids: torch.Tensor,
+    vision_token_id: int,
+    num_vision_tokens: int,
+    attention_mask: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Repeat the single placeholder of every row ``num_vision_tokens`` times; labels there become -100.
+
+    Every row must hold exactly one placeholder, so all rows grow by the same amount and left or right
+    padding stays where it was.
+    """
+    if input_ids.ndim != 2:
+        raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
+    is_vision = input_ids == vision_token_id  # (B, T)
+    counts = is_vision.sum(dim=1)
+    if not bool((counts == 1).all()):
+        raise ValueError(f"each sample needs exactly one vision placeholder (id {vision_token_id}) to expand, "
+                         f"found {counts.tolist()}")
+    batch = input_ids.shape[0]
+    repeats = torch.where(is_vision, num_vision_tokens, 1).flatten()  # (B * T,)
+
+    def grow(t: torch.Tensor) -> torch.Tensor:
+        return t.flatten().repeat_interleave(repeats).view(batch, -1)  # (B, T + N - 1)
+
+    new_ids = grow(input_ids)
+    new_mask = grow(attention_mask) if attention_mask is not None else None
+    new_labels = None
+    if labels is not None:
+        new_labels = grow(labels).masked_fill(new_ids == vision_token_id, IGNORE_INDEX)
+    return new_ids, new_mask, new_labels
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_value: int, padding_side: str = "left") -> torch.Tensor:
+    """(B, T_max) long tensor of ragged ``sequences`` padded on ``padding_side``."""
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    longest = max(len(s) for s in sequences)
+    out = torch.full((len(sequences), longest), pad_value, dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if len(seq) == 0:
+            continue
+        if padding_side == "left":
+            out[i, longest - len(seq):] = torch.as_tensor(seq, dtype=torch.long)
+        else:
+            out[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return out

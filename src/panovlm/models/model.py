@@ -1,0 +1,111 @@
+"""``PanoramaVLM``: the seed name of ``PanoLLaVaForConditionalGeneration`` (the same network, not a copy).
+
+The subclass only adapts the seed API (seeds 000 / 002):
+
+* ``PanoramaVLM(config=ModelConfig(...))`` builds the model from the flat config (pretrained weights for
+  parts named by id / path) and keeps the tokenizer; a ``PanoLLaVaConfig`` works as for the HF class.
+* ``generate(pixel_values, input_ids=None, attention_mask=None, max_new_tokens=32, temperature=0.7, **kw)``
+  validates its input and returns ``GenerationOutput(generated_ids, text)``.
+* ``model.tile_metas_batch = [...]`` before ``model(pixel_values=..., stage="vision")`` selects the tiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import torch
+
+from .configuration_panollava import PanoLLaVaConfig
+from .fusion import build_generation_prompt, expand_vision_placeholders, pad_batch
+from .modeling_outputs import GenerationOutput, TrainingStageOutput, VisionStageOutput
+from .modeling_panollava import PanoLLaVaForConditionalGeneration
+from .modeling_parts import as_views
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROMPT = "Describe the panoramic scene."
+
+__all__ = ["PanoramaVLM", "VisionStageOutput", "TrainingStageOutput", "GenerationOutput"]
+
+
+class PanoramaVLM(PanoLLaVaForConditionalGeneration):
+    """See the module docstring. ``tokenizer`` is the one the config was built with (``None`` after
+    ``from_pretrained``: set ``model.tokenizer`` or pass ``tokenizer=`` to ``generate``)."""
+
+    def __init__(self, config: Any = None, **kwargs: Any) -> None:
+        from ..config.config_manager import ModelConfig
+
+        if config is None:
+            raise ValueError("PanoramaVLM needs a config: ModelConfig(...), a dict of its fields or a PanoLLaVaConfig")
+        if isinstance(config, dict):
+            config = ModelConfig.from_dict({**config, **kwargs})
+            kwargs = {}
+        if isinstance(config, ModelConfig):
+            from .components import load_component_weights
+
+            if kwargs:
+                config = dataclasses.replace(config, **kwargs)
+            tokenizer = config.load_tokenizer()
+            super().__init__(config.to_hf_config(tokenizer))
+            load_component_weights(self, config.vision_name, config.language_model_name)
+            self.generation_config.eos_token_id = tokenizer.eos_token_id
+            self.generation_config.pad_token_id = self.config.text_config.pad_token_id
+            self.tokenizer = tokenizer
+            self.model_config = config
+        elif isinstance(config, PanoLLaVaConfig):
+            super().__init__(config, **kwargs)
+            self.tokenizer = None
+            self.model_config = None
+        else:
+            raise TypeError(f"config must be a ModelConfig, a dict or a PanoLLaVaConfig, got {type(config).__name__}")
+
+    @property
+    def use_anyres_e2p_vicreg(self) -> bool:
+        """Seed-000 flag: the overlap loss pairs tiles from the plan's geometry."""
+        return True if self.model_config is None else bool(self.model_config.use_anyres_e2p_vicreg)
+
+    @property
+    def anyres_vicreg_pairing_strategy(self) -> str:
+        return self.config.pairing_strategy
+
+    def generate(self, pixel_values: Any = None, input_ids: torch.Tensor | None = None,
+                 attention_mask: torch.Tensor | None = None, max_new_tokens: int = 32, temperature: float = 0.7,
+                 tokenizer: Any = None, **kwargs: Any) -> GenerationOutput:
+        """Caption / answer for ``pixel_values`` (B, V, 3, S, S) or (B, 3, S, S); default prompt if no ids.
+
+        ``temperature`` is clamped to [0.1, 1.0]; sampling is on when it is above 0.1 unless ``do_sample`` is
+        given (``do_sample=False`` for greedy). Returns only the new tokens and their text.
+        """
+        if not isinstance(pixel_values, torch.Tensor):
+            raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}")
+        if pixel_values.ndim not in (4, 5):
+            raise ValueError(f"pixel_values must have 4 (B, 3, H, W) or 5 (B, V, 3, H, W) dimensions, "
+                             f"got {pixel_values.ndim} (shape {tuple(pixel_values.shape)})")
+        if max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
+        tokenizer = tokenizer or self.tokenizer
+        if tokenizer is None:
+            raise ValueError("generate needs a tokenizer for the text: pass tokenizer=... or set model.tokenizer")
+        views = as_views(pixel_values)
+        if input_ids is None:
+            logger.info("no input_ids given: using the default prompt %r", DEFAULT_PROMPT)
+            prompt = build_generation_prompt(tokenizer, DEFAULT_PROMPT, self.config.vision_token,
+                                             system_prompt=self.config.system_prompt)
+            input_ids = pad_batch([prompt] * views.shape[0], int(self.config.text_config.pad_token_id or 0))
+            attention_mask = torch.ones_like(input_ids)
+        input_ids = input_ids.to(views.device)
+        num = self.num_vision_tokens(views.shape[1])
+        if num > 1 and bool(((input_ids == self.vision_token_id).sum(dim=1) == 1).all()):
+            input_ids, attention_mask, _ = expand_vision_placeholders(input_ids, self.vision_token_id, num,
+                                                                      attention_mask)
+        temperature = max(0.1, min(float(temperature), 1.0))
+        do_sample = kwargs.pop("do_sample", temperature > 0.1)
+        if do_sample:
+            kwargs["temperature"] = temperature
+        sequences = super().generate(input_ids=input_ids, pixel_values=views, attention_mask=attention_mask,
+                                     max_new_tokens=max_new_tokens, do_sample=do_sample, **kwargs)
+        new_tokens = sequences[:, input_ids.shape[1]:]
+        text = [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        return GenerationOutput(generated_ids=new_tokens, text=text)

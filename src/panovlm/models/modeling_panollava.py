@@ -1,0 +1,217 @@
+"""``PanoLLaVaForConditionalGeneration``: vision tower -> resampler -> projector -> causal LM.
+
+Module groups (the training stage table trains them by name): ``vision_tower``, ``resampler``,
+``vicreg_projector``, ``projector``, ``language_model``.
+
+Shapes: ``pixel_values`` (B, V, 3, S, S) or (B, 3, S, S); ``input_ids`` (B, T) holding per sample one
+``<|vision|>`` placeholder (expanded here to N = V * S' copies) or already N copies (the processor's
+generation prompts); the N projected vision tokens (B, N, Dlm) are written over the copies.
+Generation is transformers' ``GenerationMixin`` (KV cache, left padding, greedy/sampling/beam); it
+drops ``pixel_values`` after the prefill step by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+
+from ..geometry import ViewPlan
+from .attention import select_attn_implementation
+from .configuration_panollava import PanoLLaVaConfig
+from .fusion import expand_vision_placeholders
+from .modeling_outputs import TrainingStageOutput, VisionStageOutput
+from .modeling_parts import (
+    PanoLLaVaProjector,
+    PanoLLaVaVisionMixin,
+    as_views,
+    build_resampler_for,
+    build_vicreg_projector,
+    build_vision_tower,
+    tokens_per_view,
+)
+
+logger = logging.getLogger(__name__)
+
+STAGES: tuple[str, ...] = ("vision", "resampler", "finetune")
+
+
+class PanoLLaVaPreTrainedModel(PreTrainedModel):
+    """Base class: config class, weight init, attention-backend flags shared by all heads."""
+
+    config_class = PanoLLaVaConfig  # explicit: the annotation is a string under postponed evaluation
+    config: PanoLLaVaConfig
+    base_model_prefix = ""
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+    _skip_keys_device_placement = ["past_key_values"]
+    _no_split_modules = ["VisionBackbone"]
+
+    def _init_weights(self, module: torch.nn.Module) -> None:
+        # Our own modules (resampler, projector, VICReg projector, ray encoding) are initialised by their
+        # constructors on purpose (e.g. the ray encoding's Linear starts at zero); the HF sub-models
+        # (vision model, LM) are PreTrainedModels and transformers dispatches their own _init_weights.
+        return
+
+
+class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTrainedModel, GenerationMixin):
+    """The panoramic VLM. ``forward(stage=...)`` trains each stage; ``generate`` is transformers' own."""
+
+    def __init__(self, config: PanoLLaVaConfig) -> None:
+        super().__init__(config)
+        self.vision_tower = build_vision_tower(config)
+        self.resampler = build_resampler_for(config, self.vision_tower)
+        self.vicreg_projector = build_vicreg_projector(config)
+        text_config = config.text_config
+        if getattr(text_config, "_attn_implementation_internal", None) is None:
+            text_config._attn_implementation = select_attn_implementation()
+        self.language_model = AutoModelForCausalLM.from_config(text_config)
+        # One config object for the LM and the composite: resizing the vocab must reach config.json.
+        self.config.text_config = self.language_model.config
+        self.projector = PanoLLaVaProjector(config.latent_dimension, self.language_model.config.hidden_size,
+                                            config.use_positional_encoding, config.pe_num_frequencies)
+        self.config.vision_tokens_per_view = tokens_per_view(self.resampler, self.vision_tower)
+        self.tile_metas_batch: list = []
+        self.post_init()
+
+    # ------------------------------------------------------------------ HF plumbing
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: torch.nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.language_model.get_output_embeddings()
+
+    def num_vision_tokens(self, num_views: int) -> int:
+        """N = V * S': LM positions taken by one panorama of ``num_views`` views."""
+        return num_views * int(self.config.vision_tokens_per_view)
+
+    @property
+    def vision_token_id(self) -> int:
+        if self.config.vision_token_id is None:
+            raise ValueError("config.vision_token_id is not set; build the model with from_components(..., "
+                             "tokenizer=...) or set config.vision_token_id to the tokenizer's id of "
+                             f"{self.config.vision_token!r}")
+        return int(self.config.vision_token_id)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        stage: str = "finetune",
+        view_plan: ViewPlan | None = None,
+        tile_metas_batch: list | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Any = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Any,
+    ) -> VisionStageOutput | TrainingStageOutput:
+        """Stage "vision": overlap loss (needs ``pixel_values``). "resampler"/"finetune": causal LM.
+
+        Without ``pixel_values`` and without a placeholder in ``input_ids`` the model is the bare LM
+        (the "blind" baseline of the evaluation).
+        """
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+        if stage == "vision":
+            if pixel_values is None:
+                raise ValueError("stage 'vision' needs pixel_values (B, V, 3, S, S)")
+            return self.vision_stage(pixel_values, view_plan, tile_metas_batch)
+        if input_ids is None and inputs_embeds is None:
+            raise ValueError(f"stage {stage!r} needs input_ids (or inputs_embeds)")
+        if inputs_embeds is None:
+            input_ids, attention_mask, labels, inputs_embeds = self._embed(
+                pixel_values, input_ids, attention_mask, labels, view_plan, prefill=_is_prefill(past_key_values))
+        if position_ids is None and attention_mask is not None and _is_prefill(past_key_values):
+            # Left padding: count positions from each sample's first real token, as generate() does.
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.language_model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+            past_key_values=past_key_values, use_cache=use_cache, labels=labels,
+            logits_to_keep=logits_to_keep, **kwargs,
+        )
+        return TrainingStageOutput(loss=out.loss, ar_loss=out.loss, logits=out.logits,
+                                   past_key_values=out.past_key_values, hidden_states=out.hidden_states,
+                                   attentions=out.attentions)
+
+    def _embed(self, pixel_values: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+               labels: torch.Tensor | None, view_plan: ViewPlan | None, prefill: bool) -> tuple:
+        """Expand the placeholders if needed and write the vision tokens over them."""
+        if input_ids.ndim != 2:
+            raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
+        if pixel_values is None:
+            if prefill and self.config.vision_token_id is not None and bool((input_ids == self.vision_token_id).any()):
+                raise ValueError(f"input_ids hold {self.config.vision_token} placeholders but no pixel_values were "
+                                 "given; drop the placeholder for a text-only (blind) prompt")
+            return input_ids, attention_mask, labels, self.get_input_embeddings()(input_ids)
+        pixel_values = as_views(pixel_values)
+        if pixel_values.shape[0] != input_ids.shape[0]:
+            raise ValueError(f"pixel_values has {pixel_values.shape[0]} panoramas but input_ids has "
+                             f"{input_ids.shape[0]} rows")
+        plan = self.resolve_plan(view_plan, pixel_values.shape[1])
+        vid, num = self.vision_token_id, self.num_vision_tokens(pixel_values.shape[1])
+        counts = (input_ids == vid).sum(dim=1)
+        if num > 1 and bool((counts == 1).all()):
+            input_ids, attention_mask, labels = expand_vision_placeholders(input_ids, vid, num, attention_mask, labels)
+            counts = (input_ids == vid).sum(dim=1)
+        if not bool((counts == num).all()):
+            raise ValueError(f"every sample with an image needs one {self.config.vision_token} placeholder (or {num} "
+                             f"expanded copies: {pixel_values.shape[1]} views x {self.config.vision_tokens_per_view} "
+                             f"tokens); found {counts.tolist()}")
+        tokens = self.encode_views(pixel_values)  # (B, V, S', Dl)
+        vision = self.projector(tokens, plan, self.resampler.output_grid)  # (B, N, Dlm)
+        embeds = self.get_input_embeddings()(input_ids)  # (B, T, Dlm)
+        mask = (input_ids == vid).unsqueeze(-1)  # (B, T, 1)
+        embeds = embeds.masked_scatter(mask, vision.to(embeds.dtype))
+        if labels is not None:
+            labels = labels.masked_fill(input_ids == vid, -100)
+        return input_ids, attention_mask, labels, embeds
+
+    def generate(self, input_ids: torch.LongTensor | None = None, pixel_values: torch.Tensor | None = None,
+                 attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        """transformers' ``generate``; compact prompts (one placeholder per row) are expanded first.
+
+        The returned sequences then start with the expanded prompt (the processor's prompts already are).
+        """
+        if pixel_values is not None and input_ids is not None and input_ids.ndim == 2:
+            num = self.num_vision_tokens(as_views(pixel_values).shape[1])
+            if num > 1 and bool(((input_ids == self.vision_token_id).sum(dim=1) == 1).all()):
+                input_ids, attention_mask, _ = expand_vision_placeholders(
+                    input_ids, self.vision_token_id, num, attention_mask)
+        return super().generate(input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
+                                **kwargs)
+
+    # ------------------------------------------------------------------ construction from parts
+    @classmethod
+    def from_components(cls, vision: Any, language: Any, tokenizer: Any = None,
+                        **settings: Any) -> PanoLLaVaForConditionalGeneration:
+        """Build the composite from an HF id / local path (weights loaded) or a config dict (random init) per part.
+
+        ``settings`` are ``PanoLLaVaConfig`` fields (resampler, losses, image plan ...). With a ``tokenizer`` the
+        ``<|vision|>`` token is registered, the LM vocabulary resized if needed, and pad/eos ids set.
+        """
+        from .components import build_from_components
+
+        return build_from_components(cls, vision, language, tokenizer, **settings)
+
+
+def _is_prefill(past_key_values: Any) -> bool:
+    if past_key_values is None:
+        return True
+    get_len = getattr(past_key_values, "get_seq_length", None)
+    return get_len is not None and int(get_len()) == 0
+
+
+__all__ = ["PanoLLaVaPreTrainedModel", "PanoLLaVaForConditionalGeneration", "STAGES"]

@@ -1,0 +1,210 @@
+"""Building blocks shared by every PanoLLaVA head (one definition, reused, never copied).
+
+``PanoLLaVaVisionMixin`` owns the path ``pixel_values -> vision_tower -> resampler`` and the
+overlap loss of the vision stage; ``PanoLLaVaProjector`` is the ``projector`` module group
+(ray positional encoding + Linear to the LM width).
+
+Shapes: B panoramas, V views, S patch tokens per view on the (gh, gw) grid, S' resampler tokens
+per view on ``resampler.output_grid`` (h, w) or a query set, Dv vision width, Dl latent width
+(``latent_dimension``), Dp VICReg width, Dlm LM width.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..geometry import ViewPlan
+from .configuration_panollava import PanoLLaVaConfig
+from .modeling_outputs import VisionStageOutput
+
+logger = logging.getLogger(__name__)
+
+
+def build_vision_tower(config: PanoLLaVaConfig) -> nn.Module:
+    """``VisionBackbone`` around a randomly initialised HF vision model of ``config.vision_config``."""
+    from .vision import VisionBackbone
+
+    return VisionBackbone(VisionBackbone.build_vision_model(config.vision_config), image_size=config.image_hw)
+
+
+def build_resampler_for(config: PanoLLaVaConfig, vision_tower: nn.Module) -> nn.Module:
+    from .resamplers import build_resampler
+
+    return build_resampler(config.resampler_type, vision_tower.hidden_size, config.latent_dimension,
+                           vision_tower.grid_hw, **config.resampler_options())
+
+
+def build_vicreg_projector(config: PanoLLaVaConfig) -> nn.Module:
+    from ..losses.vicreg_overlap import VICRegProjector
+
+    return VICRegProjector(config.latent_dimension, config.vicreg_projector_dim,
+                           hidden_dim=config.vicreg_projector_hidden_dim, depth=config.vicreg_projector_depth)
+
+
+def tokens_per_view(resampler: nn.Module, vision_tower: nn.Module) -> int:
+    """S': output grid size, or (query resamplers) the length of one dry-run output."""
+    grid = resampler.output_grid
+    if grid is not None:
+        return int(grid[0] * grid[1])
+    param = next(resampler.parameters())
+    with torch.no_grad():
+        probe = torch.zeros(1, vision_tower.num_tokens, vision_tower.hidden_size, dtype=param.dtype,
+                            device=param.device)
+        return int(resampler(probe).shape[1])
+
+
+def infer_tokens_per_view(config: PanoLLaVaConfig) -> int:
+    """S' of ``config`` without building the vision model (builds the resampler alone, on a probe grid)."""
+    from .resamplers import build_resampler
+
+    vision = config.vision_config
+    patch = getattr(vision, "patch_size", None)
+    if not isinstance(patch, int):
+        raise ValueError(f"cannot infer the patch grid of vision model type {vision.model_type!r}; build the model "
+                         "and read config.vision_tokens_per_view instead")
+    grid = (config.image_hw[0] // patch, config.image_hw[1] // patch)
+    hidden = int(vision.hidden_size)
+    resampler = build_resampler(config.resampler_type, hidden, config.latent_dimension, grid,
+                                **config.resampler_options())
+    probe = nn.Module()
+    probe.num_tokens, probe.hidden_size = grid[0] * grid[1], hidden
+    return tokens_per_view(resampler, probe)
+
+
+class PanoLLaVaProjector(nn.Module):
+    """Resampler tokens -> LM embeddings: optional ray positional encoding, then ``Linear(Dl -> Dlm)``.
+
+    The encoding tells the LM which direction every token looks (yaw/pitch of its ray in the plan);
+    the global view gets its own rays, so it is never mistaken for tile 0.
+    """
+
+    def __init__(self, latent_dim: int, lm_dim: int, use_positional_encoding: bool = True,
+                 num_frequencies: int = 8) -> None:
+        super().__init__()
+        self.positional = None
+        if use_positional_encoding:
+            from .positional import RayPositionalEncoding
+
+            self.positional = RayPositionalEncoding(latent_dim, num_frequencies=num_frequencies)
+        self.linear = nn.Linear(latent_dim, lm_dim)
+
+    def forward(self, tokens: torch.Tensor, plan: ViewPlan, grid_hw: tuple[int, int] | None) -> torch.Tensor:
+        """``(B, V, S', Dl)`` -> ``(B, V * S', Dlm)`` in view order, row-major inside a view."""
+        if self.positional is not None:
+            encoding = self.positional(plan, grid_hw, tokens.device, tokens.dtype)  # (V, S', Dl)
+            tokens = tokens + encoding.unsqueeze(0)  # (B, V, S', Dl)
+        projected = self.linear(tokens)  # (B, V, S', Dlm)
+        return projected.flatten(1, 2)  # (B, V * S', Dlm)
+
+
+def as_views(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Accept ``(B, V, 3, S, S)`` or ``(B, 3, S, S)`` (one view); return the 5-D form."""
+    if not isinstance(pixel_values, torch.Tensor):
+        raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}")
+    if pixel_values.ndim == 4:
+        return pixel_values.unsqueeze(1)  # (B, 1, 3, S, S)
+    if pixel_values.ndim != 5:
+        raise ValueError(f"pixel_values must be (B, V, 3, S, S) or (B, 3, S, S), got shape {tuple(pixel_values.shape)}")
+    return pixel_values
+
+
+def select_tile_views(plan: ViewPlan, tile_metas_batch: Sequence[Sequence[dict]]) -> tuple[ViewPlan, list[int]]:
+    """The seed-000 path: tile metas name the views the overlap loss uses.
+
+    Returns the sub-plan of those views and their positions in the views tensor. All samples of a batch
+    share one plan, so their metas must agree, and each meta must describe the view it points at.
+    """
+    first = list(tile_metas_batch[0])
+    indices = [int(m["view_index"]) if "view_index" in m else _tile_position(plan, int(m["tile_id"]))
+               for m in first]
+    for b, metas in enumerate(tile_metas_batch[1:], start=1):
+        if [int(m.get("view_index", -1)) for m in metas] != [int(m.get("view_index", -1)) for m in first]:
+            raise ValueError(f"tile_metas_batch[{b}] names other views than tile_metas_batch[0]; one batch shares "
+                             "one ViewPlan")
+    for meta, index in zip(first, indices, strict=True):
+        if not 0 <= index < len(plan):
+            raise ValueError(f"tile meta {meta} points at view {index}, the plan has {len(plan)} views")
+        view = plan.views[index]
+        if abs(float(meta["yaw_deg"]) - view.yaw_deg) > 1e-4 or abs(float(meta["pitch_deg"]) - view.pitch_deg) > 1e-4:
+            raise ValueError(f"tile meta (yaw {meta['yaw_deg']}, pitch {meta['pitch_deg']}) does not match view "
+                             f"{index} of the plan (yaw {view.yaw_deg}, pitch {view.pitch_deg})")
+    sub = ViewPlan(views=tuple(plan.views[i] for i in indices), strategy=plan.strategy,
+                   overlap_ratio=plan.overlap_ratio, params=plan.params)
+    return sub, indices
+
+
+def _tile_position(plan: ViewPlan, tile_id: int) -> int:
+    tiles = plan.tile_indices
+    if not 0 <= tile_id < len(tiles):
+        raise ValueError(f"tile_id {tile_id} out of range: the plan has {len(tiles)} tiles")
+    return tiles[tile_id]
+
+
+class PanoLLaVaVisionMixin:
+    """``vision_tower`` + ``resampler`` (+ ``vicreg_projector``) behaviour shared by all heads."""
+
+    config: PanoLLaVaConfig
+    tile_metas_batch: list
+
+    def resolve_plan(self, view_plan: ViewPlan | None, num_views: int) -> ViewPlan:
+        """The batch's plan wins, else ``config.view_plan()``; its length must match V."""
+        plan = view_plan if view_plan is not None else self.config.view_plan()
+        if not isinstance(plan, ViewPlan):
+            raise TypeError(f"view_plan must be a panovlm.geometry.ViewPlan, got {type(plan).__name__}")
+        if len(plan) != num_views:
+            source = "the batch's view_plan" if view_plan is not None else "config.view_plan()"
+            raise ValueError(f"pixel_values has {num_views} views per panorama but {source} has {len(plan)} "
+                             f"({plan.strategy}); pass the processor's view_plan with the batch")
+        return plan
+
+    def encode_views(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``(B, V, 3, S, S)`` -> resampler tokens ``(B, V, S', Dl)``."""
+        batch, views = pixel_values.shape[:2]
+        patches = self.vision_tower(pixel_values.flatten(0, 1))  # (B * V, S, Dv)
+        tokens = self.resampler(patches)  # (B * V, S', Dl)
+        return tokens.view(batch, views, tokens.shape[1], tokens.shape[2])  # (B, V, S', Dl)
+
+    def vision_stage(self, pixel_values: torch.Tensor, view_plan: ViewPlan | None = None,
+                     tile_metas_batch: Sequence[Sequence[dict]] | None = None) -> VisionStageOutput:
+        """Overlap loss of the VICReg-projected resampler tokens of overlapping views (matched by ray)."""
+        from ..losses.vicreg_overlap import check_overlap, overlap_loss
+
+        pixel_values = as_views(pixel_values)
+        plan = self.resolve_plan(view_plan, pixel_values.shape[1])
+        metas = tile_metas_batch if tile_metas_batch else getattr(self, "tile_metas_batch", None)
+        indices = list(range(len(plan)))
+        if metas:
+            if len(metas) != pixel_values.shape[0]:
+                raise ValueError(f"tile_metas_batch has {len(metas)} entries for a batch of {pixel_values.shape[0]}")
+            plan, indices = select_tile_views(plan, metas)
+        grid = self.resampler.output_grid
+        cfg = self.config
+        check_overlap(plan, grid, cfg.pairing_strategy, cfg.vicreg_include_global)
+        tokens = self.encode_views(pixel_values[:, indices])  # (B, V', S', Dl)
+        embedded = self.vicreg_projector(tokens)  # (B, V', S', Dp)
+        features = embedded.view(*embedded.shape[:2], grid[0], grid[1], embedded.shape[-1])  # (B, V', h, w, Dp)
+        terms = overlap_loss(features, plan, mode=cfg.overlap_mode, pairing_strategy=cfg.pairing_strategy,
+                             include_global=cfg.vicreg_include_global, vicreg_mode=cfg.vicreg_mode,
+                             weights=cfg.vicreg_weights, pair_chunk=cfg.vicreg_pair_chunk)
+        weight = float(cfg.vicreg_loss_weight)
+        loss = terms["loss"] * weight
+        return VisionStageOutput(
+            loss=loss, vicreg_loss=loss, vicreg_raw=terms["loss"].detach(), vicreg_weight=weight,
+            vicreg_dim=int(embedded.shape[-1]), invariance=_detached(terms.get("invariance")),
+            variance=_detached(terms.get("variance")), covariance=_detached(terms.get("covariance")),
+            num_pairs=_as_int(terms.get("num_pairs")),
+        )
+
+
+def _detached(value: object) -> object:
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def _as_int(value: object) -> int | None:
+    if value is None:
+        return None
+    return int(value.item()) if isinstance(value, torch.Tensor) else int(value)

@@ -1,0 +1,63 @@
+"""MLP resampler: optional average pooling of the token grid, then a token-wise MLP.
+
+Shapes: ``(N, gh*gw, Din) -> (N, (gh/pool)*(gw/pool), Dout)``. Pooling needs a grid divisible by
+``pool``: partial cells at the border would not match the uniform token cells that the ray
+geometry (``geometry.token_centers``) assumes, so they are refused rather than approximated.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from panovlm.models.resamplers.base import Resampler, check_dropout, check_positive
+
+
+class MLPResampler(Resampler):
+    """``pool`` x ``pool`` average pooling, then (depth-1) x [Linear, LayerNorm, GELU, Dropout] + Linear.
+
+    Args:
+        hidden_dim: width of the hidden layers; None -> max(in_dim, out_dim).
+        depth: number of Linear layers (1 = a single projection).
+        use_ln: LayerNorm after every hidden Linear.
+        dropout: dropout after every hidden activation.
+        pool: pooling factor on both grid axes (1 = keep every token).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, grid_hw: tuple[int, int], *, hidden_dim: int | None = None,
+                 depth: int = 2, use_ln: bool = True, dropout: float = 0.0, pool: int = 1) -> None:
+        super().__init__(in_dim, out_dim, grid_hw)
+        hidden_dim = max(in_dim, out_dim) if hidden_dim is None else hidden_dim
+        check_positive("hidden_dim", hidden_dim)
+        check_positive("depth", depth)
+        check_positive("pool", pool)
+        check_dropout(dropout)
+        gh, gw = self.grid_hw
+        if gh % pool or gw % pool:
+            valid = [p for p in range(1, min(gh, gw) + 1) if gh % p == 0 and gw % p == 0]
+            raise ValueError(f"pool must divide the token grid {self.grid_hw}, got {pool}; valid: {valid}")
+        self.pool = pool
+        self.output_grid = (gh // pool, gw // pool)
+        layers: list[nn.Module] = []
+        width = in_dim
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, hidden_dim), nn.LayerNorm(hidden_dim) if use_ln else nn.Identity(),
+                       nn.GELU(), nn.Dropout(dropout)]
+            width = hidden_dim
+        layers.append(nn.Linear(width, out_dim))
+        self.mlp = nn.Sequential(*layers)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.output_grid[0] * self.output_grid[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        if self.pool > 1:
+            n, _, d = x.shape
+            gh, gw = self.grid_hw
+            grid = x.transpose(1, 2).reshape(n, d, gh, gw)  # (N, Din, gh, gw)
+            grid = F.avg_pool2d(grid, self.pool)  # (N, Din, gh/pool, gw/pool)
+            x = grid.flatten(2).transpose(1, 2)  # (N, S', Din), row-major
+        return self.mlp(x)  # (N, S', Dout)

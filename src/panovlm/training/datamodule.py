@@ -1,0 +1,178 @@
+"""Dataset, collate and LightningDataModule for the three training stages.
+
+The processor runs in the data-loader workers: ``__getitem__`` loads one panorama, renders its views
+with the ``PanoramaImageProcessor`` (V, 3, S, S) and tokenises the conversation with
+``build_training_example``. Shapes: B samples, V views, S view size, T text tokens.
+
+In the vision stage samples carry views only (its loss reads no text). Bad samples are never replaced: a bad CSV row is reported by ``read_samples``; a bad image or an
+empty label is either an error naming the file and row (``data.strict``) or a skipped sample,
+logged with its file and row and counted in the batch (``batch["skipped"]``, logged as
+``data/skipped``). A batch whose samples were all bad is skipped by the LightningModule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from panovlm.config.run_config import RunConfig
+
+logger = logging.getLogger(__name__)
+IGNORE_INDEX = -100
+
+
+class PanoramaDataset(Dataset):
+    """Samples -> dicts of ``pixel_values`` (V, 3, S, S), ``input_ids`` (T,), ``labels`` (T,), or None if bad."""
+
+    def __init__(self, samples: Sequence[Any], processor: Any, max_length: int, vision_token: str,
+                 system_prompt: str | None, strict: bool = False, with_text: bool = True) -> None:
+        self.samples = list(samples)
+        self.with_text = with_text
+        self.processor = processor
+        self.max_length = max_length
+        self.vision_token = vision_token
+        self.system_prompt = system_prompt
+        self.strict = strict
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict | None:
+        from panovlm.models.fusion import build_training_example
+
+        sample = self.samples[index]
+        try:
+            pixel_values = self.processor.image_processor(sample.image_path)  # (V, 3, S, S)
+            if not self.with_text:
+                return {"pixel_values": torch.as_tensor(pixel_values)}
+            example = build_training_example(self.processor.tokenizer, sample.messages, self.max_length,
+                                             vision_token=self.vision_token, system_prompt=self.system_prompt,
+                                             sample_id=sample.sample_id)
+        except ValueError as err:  # ImageLoadError is a ValueError; so is an empty-label sample
+            where = f"sample {sample.sample_id} (image {sample.image_path})"
+            if self.strict:
+                raise ValueError(f"bad {where}: {err} (set data.strict=false to skip bad samples)") from err
+            logger.warning("skipping bad %s: %s", where, err)
+            return None
+        return {
+            "pixel_values": torch.as_tensor(pixel_values),
+            "input_ids": torch.tensor(example["input_ids"], dtype=torch.long),
+            "labels": torch.tensor(example["labels"], dtype=torch.long),
+        }
+
+
+class Collator:
+    """Right-pads ``input_ids`` with the pad token and ``labels`` with -100; stacks views to (B, V, 3, S, S).
+
+    Every sample of a run shares the processor's ViewPlan, so the batch carries that one plan and the
+    seed API's ``tile_metas_batch`` (one list of tile dicts per sample) derived from it.
+    """
+
+    def __init__(self, pad_token_id: int, view_plan: Any) -> None:
+        if pad_token_id is None:
+            raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token before training")
+        self.pad_token_id = int(pad_token_id)
+        self.view_plan = view_plan
+
+    def __call__(self, items: Sequence[dict | None]) -> dict:
+        kept = [item for item in items if item is not None]
+        skipped = len(items) - len(kept)
+        if not kept:
+            return {"pixel_values": None, "skipped": skipped}
+        tile_metas = self.view_plan.tile_metas()
+        batch = {
+            "pixel_values": torch.stack([item["pixel_values"] for item in kept]),  # (B, V, 3, S, S)
+            "view_plan": self.view_plan,
+            "tile_metas_batch": [tile_metas for _ in kept],
+            "skipped": skipped,
+        }
+        if "input_ids" in kept[0]:
+            batch.update(self._pad_text(kept))
+        return batch
+
+    def _pad_text(self, kept: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch_size, length = len(kept), max(len(item["input_ids"]) for item in kept)
+        input_ids = torch.full((batch_size, length), self.pad_token_id, dtype=torch.long)  # (B, T)
+        labels = torch.full((batch_size, length), IGNORE_INDEX, dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros((batch_size, length), dtype=torch.long)  # (B, T)
+        for row, item in enumerate(kept):
+            n = len(item["input_ids"])
+            input_ids[row, :n] = item["input_ids"]
+            labels[row, :n] = item["labels"]
+            attention_mask[row, :n] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def _worker_init(_: int) -> None:
+    # Each worker renders views with cv2/numpy; one torch thread per worker keeps the cores for training.
+    torch.set_num_threads(1)
+
+
+class PanoramaDataModule(L.LightningDataModule):
+    """Train / val loaders of one stage, read from ``config.data`` with the stage's batch size and text length."""
+
+    def __init__(self, config: RunConfig, stage: str, processor: Any, vision_token: str,
+                 system_prompt: str | None) -> None:
+        super().__init__()
+        self.config, self.stage, self.processor = config, stage, processor
+        self.stage_cfg = config.stages.get(stage)
+        self.vision_token = vision_token
+        self.system_prompt = config.data.system_prompt or system_prompt
+        self.train_set: PanoramaDataset | None = None
+        self.val_set: PanoramaDataset | None = None
+
+    def _path(self, name: str) -> Path:
+        path = Path(self.config.data.data_dir) / name
+        if not path.is_file():
+            raise FileNotFoundError(f"data file {path} does not exist (data.data_dir={self.config.data.data_dir!r}, "
+                                    f"file {name!r}); generate PanoShapes with `panovlm synth --out DIR`")
+        return path
+
+    def _dataset(self, name: str, limit: int | None) -> PanoramaDataset:
+        from panovlm.data.datasets import read_samples
+
+        samples, report = read_samples(self._path(name), strict=self.config.data.strict)
+        logger.info("%s: %s", name, report)
+        if self.stage == "vision":  # views only: one sample per panorama, not one per question
+            samples = list({str(sample.image_path): sample for sample in reversed(samples)}.values())[::-1]
+        if limit is not None:
+            samples = samples[:limit]
+        if not samples:
+            raise ValueError(f"data file {self._path(name)} has no usable samples ({report})")
+        # The vision stage's loss reads only the views, so its samples are not tokenised (no text length limit).
+        return PanoramaDataset(samples, self.processor, self.stage_cfg.max_text_length, self.vision_token,
+                               self.system_prompt, strict=self.config.data.strict, with_text=self.stage != "vision")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set = self._dataset(self.config.data.train_file, self.config.data.max_train_samples)
+            self.val_set = self._dataset(self.config.data.val_file, self.config.data.max_val_samples)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        workers = self.config.data.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.stage_cfg.batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            collate_fn=Collator(self.processor.tokenizer.pad_token_id, self.processor.image_processor.view_plan),
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+            worker_init_fn=_worker_init if workers > 0 else None,
+        )
+
+    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+        # Only tensors move; the ViewPlan (a frozen dataclass) and the tile metas stay as they are.
+        return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)

@@ -1,0 +1,109 @@
+"""The LightningModule: a thin wrapper that runs one stage of the transformers model.
+
+It defines no layers. ``training_step`` calls ``model(**batch, stage=...)``, combines the output's
+named loss terms with the stage table's weights and logs every named field of the output;
+``configure_optimizers`` builds AdamW named groups with a schedule sized from
+``trainer.estimated_stepping_batches``. No try/except around the steps: a failing batch fails the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from panovlm.config.run_config import StageConfig
+from panovlm.training.optim import build_optimizer
+from panovlm.training.stages import loss_weights
+
+# Output fields logged when the model returns them (scalars only).
+LOGGED_FIELDS: tuple[str, ...] = ("vicreg_loss", "invariance", "variance", "covariance", "ar_loss")
+_MODEL_INPUTS: tuple[str, ...] = ("pixel_values", "input_ids", "attention_mask", "labels", "view_plan")
+
+
+class PanoVLMModule(L.LightningModule):
+    """Trains ``model`` in ``stage`` with the hyper-parameters of ``stage_cfg``."""
+
+    def __init__(self, model: nn.Module, stage: str, stage_cfg: StageConfig, gradient_checkpointing: bool = False,
+                 diagnostics: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.stage = stage
+        self.stage_cfg = stage_cfg
+        self.weights = loss_weights(stage, stage_cfg)
+        self.gradient_checkpointing = gradient_checkpointing
+        self.diagnostics = diagnostics and stage == "vision"
+
+    def on_fit_start(self) -> None:
+        if self.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+    def forward(self, batch: dict) -> Any:
+        return self.model(**{k: batch[k] for k in _MODEL_INPUTS if k in batch}, stage=self.stage)
+
+    def _loss(self, output: Any) -> torch.Tensor:
+        terms = []
+        for name, weight in self.weights.items():
+            value = getattr(output, name, None)
+            if value is None:
+                raise ValueError(f"stage {self.stage!r} weights loss term {name!r} but the model output has none "
+                                 f"(fields: {[k for k, v in output.items() if v is not None]})")
+            terms.append(weight * value)
+        return torch.stack(terms).sum()
+
+    def _metrics(self, output: Any, loss: torch.Tensor, split: str) -> dict[str, torch.Tensor]:
+        metrics = {f"{split}/loss": loss.detach()}
+        for name in LOGGED_FIELDS:
+            value = getattr(output, name, None)
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                metrics[f"{split}/{name}"] = value.detach().float()
+        return metrics
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if batch["pixel_values"] is None:  # every sample of this batch was bad (already logged)
+            self.log("data/skipped", float(batch["skipped"]), reduce_fx="sum", on_step=False, on_epoch=True)
+            return None
+        output = self(batch)
+        loss = self._loss(output)
+        size = batch["pixel_values"].shape[0]
+        self.log_dict(self._metrics(output, loss, "train"), batch_size=size, on_step=True, on_epoch=False)
+        self.log("train/loss_epoch", loss.detach(), batch_size=size, on_step=False, on_epoch=True, prog_bar=True)
+        if batch["skipped"]:
+            self.log("data/skipped", float(batch["skipped"]), reduce_fx="sum", on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        if batch["pixel_values"] is None:
+            return
+        captured: list[torch.Tensor] = []
+        hook = self.model.vicreg_projector.register_forward_hook(
+            lambda module, args, out: captured.append(out.detach())) if self.diagnostics else None
+        output = self(batch)
+        if hook is not None:
+            hook.remove()
+        loss = self._loss(output)
+        size = batch["pixel_values"].shape[0]
+        metrics = self._metrics(output, loss, "val")
+        if captured:
+            metrics.update(collapse_diagnostics(captured[0]))
+        self.log_dict({k: v for k, v in metrics.items() if k != "val/loss"}, batch_size=size, on_step=False,
+                      on_epoch=True, sync_dist=True)
+        self.log("val/loss", loss.detach(), batch_size=size, on_step=False, on_epoch=True, sync_dist=True,
+                 prog_bar=True)
+
+    def configure_optimizers(self) -> dict:
+        return build_optimizer(self.model, self.stage_cfg, int(self.trainer.estimated_stepping_batches))
+
+
+def collapse_diagnostics(embedded: torch.Tensor, max_tokens: int = 2048) -> dict[str, torch.Tensor]:
+    """Feature std and effective rank of the VICReg embeddings ``(B, V, S', Dp)`` of a validation batch.
+
+    Collapse shows as both falling (towards 0 and 1); the model's ``variance`` term is logged next to them.
+    """
+    from panovlm.losses.diagnostics import effective_rank
+
+    tokens = embedded.float().reshape(-1, embedded.shape[-1])  # (B * V * S', Dp)
+    stride = max(1, tokens.shape[0] // max_tokens)
+    return {"val/feature_std": tokens.std(dim=0).mean(), "val/effective_rank": effective_rank(tokens[::stride])}

@@ -1,0 +1,230 @@
+"""Stage orchestration: build or load the model, train each stage with Lightning, save it in HF format.
+
+Run layout::
+
+    RUN_DIR/state.json                      stages done / running (atomic)
+    RUN_DIR/logs/<stage>_<YYYYMMDD_HHMMSS>.log
+    RUN_DIR/<stage>/checkpoints/last.ckpt   full training state (resume)
+    RUN_DIR/<stage>/checkpoints/best-*.ckpt best validation loss
+    RUN_DIR/<stage>/csv/, tensorboard/      metrics
+    RUN_DIR/<stage>/model_final/            model.safetensors + config + processor + run_config.yaml
+
+A stage starts from ``RUN_DIR/<previous stage>/model_final`` when that exists (``from_pretrained``;
+a failed load is fatal), otherwise from the config's models. ``resume=True`` skips completed stages
+and continues a running one from its ``last.ckpt`` with optimizer, scheduler and loop state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from panovlm.config.run_config import STAGE_NAMES, RunConfig, apply_overrides
+from panovlm.training.state import RunState
+
+logger = logging.getLogger(__name__)
+FINAL = "model_final"
+
+
+def stage_plan(stage: str) -> tuple[str, ...]:
+    if stage == "all":
+        return STAGE_NAMES
+    if stage not in STAGE_NAMES:
+        raise ValueError(f"stage must be one of {list(STAGE_NAMES) + ['all']}, got {stage!r}")
+    return (stage,)
+
+
+def build_model(config: RunConfig) -> tuple[Any, Any]:
+    """A fresh (model, processor) from the config's model block: the tiny/test preset or named components."""
+    from panovlm.models.processing_panollava import PanoLLaVaProcessor
+
+    m = config.model
+    if m.preset is not None:
+        from panovlm.models.tiny import tiny_model, tiny_processor
+
+        model = tiny_model(test=m.preset == "test", seed=config.seed, **m.settings)
+        return model, tiny_processor(config=model.config)
+    from transformers import AutoTokenizer
+
+    from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+
+    source = m.tokenizer or (m.language if isinstance(m.language, str) else None)
+    if source is None:
+        raise ValueError("model.language is a config dict, so model.tokenizer must name a tokenizer (HF id or dir)")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = PanoLLaVaForConditionalGeneration.from_components(m.vision, m.language, tokenizer, **m.settings)
+    return model, PanoLLaVaProcessor.from_model_config(model.config, tokenizer)
+
+
+def load_model(model_dir: Path) -> tuple[Any, Any]:
+    """(model, processor) saved by a previous stage; any failure is an error naming the directory."""
+    from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+    from panovlm.models.processing_panollava import PanoLLaVaProcessor
+
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} holds no saved model (config.json missing)")
+    model = PanoLLaVaForConditionalGeneration.from_pretrained(model_dir)
+    processor = PanoLLaVaProcessor.from_pretrained(model_dir)
+    return model, processor
+
+
+def precision_for(config: RunConfig) -> str:
+    """``auto``: bf16 mixed precision on a GPU, fp32 on CPU (bf16 on CPU is opt-in)."""
+    if config.trainer.precision != "auto":
+        return config.trainer.precision
+    on_gpu = torch.cuda.is_available() and config.trainer.accelerator in ("auto", "gpu", "cuda")
+    return "bf16-mixed" if on_gpu else "32-true"
+
+
+def build_trainer(config: RunConfig, stage: str, stage_dir: Path, **extra: Any) -> Any:
+    import lightning as L
+
+    from panovlm.training.callbacks import build_callbacks, build_loggers, progress_bar_enabled
+
+    cfg, tr = config.stages.get(stage), config.trainer
+    kwargs = dict(
+        accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes, strategy=tr.strategy,
+        precision=precision_for(config), max_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        accumulate_grad_batches=cfg.accumulate_grad_batches, gradient_clip_val=cfg.gradient_clip_val,
+        log_every_n_steps=tr.log_every_n_steps, val_check_interval=tr.val_check_interval,
+        limit_val_batches=tr.limit_val_batches, num_sanity_val_steps=0, deterministic=tr.deterministic,
+        enable_progress_bar=progress_bar_enabled(tr.progress_bar), enable_model_summary=False,
+        callbacks=build_callbacks(config, stage_dir), logger=build_loggers(config, stage, stage_dir),
+        default_root_dir=str(stage_dir),
+    )
+    kwargs.update(extra)
+    return L.Trainer(**kwargs)
+
+
+def _init_dir(out: Path, stage: str) -> Path | None:
+    index = STAGE_NAMES.index(stage)
+    if index == 0:
+        return None
+    previous = out / STAGE_NAMES[index - 1] / FINAL
+    return previous if previous.exists() else None
+
+
+def save_final(model: Any, processor: Any, config: RunConfig, target: Path, lora: Any = None) -> Path:
+    """HF ``save_pretrained`` (safetensors) + processor + resolved run config, swapped in atomically.
+
+    With ``lora`` (the peft wrapper of ``model``) the adapters are merged first, so the saved model is a
+    plain ``PanoLLaVaForConditionalGeneration`` that ``from_pretrained`` loads without peft.
+    """
+    tmp = target.with_name(f".{target.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    if lora is not None:
+        from panovlm.models.lora import merge_lora
+
+        model = merge_lora(lora)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    (tmp / "run_config.yaml").write_text(config.to_yaml())
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
+def _check_fresh(state: RunState, plan: Sequence[str], out: Path) -> None:
+    for stage in plan:
+        if state.status(stage) != "pending" or (out / stage / "checkpoints").exists():
+            raise FileExistsError(f"{out} already holds stage {stage!r} (status {state.status(stage)!r}); pass "
+                                  f"--resume to continue that run, or choose a new --out")
+
+
+def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume: bool) -> dict:
+    """Train one stage and save its final model; returns its record (model dir, checkpoints, metrics)."""
+    import lightning as L
+
+    from panovlm.training.callbacks import progress_bar_enabled
+    from panovlm.training.datamodule import PanoramaDataModule
+    from panovlm.training.logging_setup import silence_litlogger_tip, stage_log_file
+    from panovlm.training.module import PanoVLMModule
+    from panovlm.training.stages import set_trainable
+
+    stage_dir, cfg = out / stage, config.stages.get(stage)
+    silence_litlogger_tip()
+    if not progress_bar_enabled(config.trainer.progress_bar):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    init = _init_dir(out, stage)
+    model, processor = load_model(init) if init is not None else build_model(config)
+    model.train()  # from_pretrained returns eval mode; Lightning expects the module in train mode
+    lora = None
+    if stage == "finetune" and model.config.use_lora:
+        from panovlm.models.lora import apply_lora
+
+        # Adapters are injected into the model's own LM modules; train the unwrapped model, merge at the end.
+        lora = apply_lora(model)
+        model = lora.get_base_model()
+    counts = set_trainable(model, stage, cfg)
+    module = PanoVLMModule(model, stage, cfg, gradient_checkpointing=config.trainer.gradient_checkpointing)
+    data = PanoramaDataModule(config, stage, processor, model.config.vision_token, model.config.system_prompt)
+    trainer = build_trainer(config, stage, stage_dir)
+    last = stage_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    start = time.monotonic()
+    with stage_log_file(out, stage, trainer.is_global_zero) as log_path:
+        logger.info("stage %s: init from %s, %s, log %s", stage, init or "the config's models",
+                    f"resuming {last}" if ckpt_path else "fresh optimizer", log_path)
+        if trainer.is_global_zero:
+            state.update(stage, status="running", init_from=str(init) if init else None, log=str(log_path),
+                         trainable=counts)
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+        final = stage_dir / FINAL
+        if trainer.is_global_zero:
+            save_final(module.model, processor, config, final, lora=lora)
+        trainer.strategy.barrier()
+        best = trainer.checkpoint_callbacks[1].best_model_path if len(trainer.checkpoint_callbacks) > 1 else ""
+        record = {
+            "status": "completed", "model_dir": str(final), "last_ckpt": str(last) if last.exists() else None,
+            "best_ckpt": best or None, "global_step": int(trainer.global_step),
+            "seconds": round(time.monotonic() - start, 1),
+            "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
+        }
+        if trainer.is_global_zero:
+            state.update(stage, **record)
+        logger.info("stage %s done: step %d, %s", stage, record["global_step"], record["metrics"])
+    return record
+
+
+def _launch_rank() -> int:
+    """Global rank of this process as the launcher set it (RANK / LOCAL_RANK / SLURM_PROCID ...), before any Trainer."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+def run_training(config: RunConfig, stage: str = "all", out_dir: str | Path = "runs/panovlm", resume: bool = False,
+                 overrides: Sequence[str] = ()) -> dict:
+    """Train ``stage`` ("vision" | "resampler" | "finetune" | "all") into ``out_dir``.
+
+    Returns ``{"run_dir", "stages": {stage: record}, "final_model_dir"}``; each record has ``model_dir``,
+    ``best_ckpt``, ``last_ckpt``, ``global_step``, ``seconds`` and the final ``metrics``.
+    """
+    config = apply_overrides(config, overrides)
+    plan = stage_plan(stage)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = RunState.load(out / "state.json")
+    if not resume and _launch_rank() == 0:  # DDP children start after rank 0 has begun writing the run dir
+        _check_fresh(state, plan, out)
+    results: dict = {"run_dir": str(out), "stages": {}}
+    for name in plan:
+        if resume and state.status(name) == "completed":
+            logger.info("stage %s already completed in %s; skipping", name, out)
+            results["stages"][name] = state.record(name)
+            continue
+        results["stages"][name] = run_stage(config, name, out, state, resume)
+    results["final_model_dir"] = results["stages"][plan[-1]]["model_dir"]
+    return results

@@ -1,0 +1,105 @@
+import pytest
+
+from panovlm.data.anyres_integration import AnyResVICRegPairing, pairs_for_plan
+from panovlm.data.image import PanoramaImageProcessor
+from panovlm.plans import build_view_plan
+
+
+def test_adjacent_ring_of_eight_pairs_neighbours_and_the_wrap():
+    plan = build_view_plan("anyres_e2p")
+    pairs = AnyResVICRegPairing().build_tile_pairs(plan.tile_metas())
+    assert [(a, b) for a, b, _ in pairs] == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 1)]
+    assert all(0.4 < o < 0.6 for _, _, o in pairs)
+    # (8, 1) joins yaw -45 and yaw 0 ... and (4, 5) joins 135 and -180 across the seam.
+    assert plan.views[4].yaw_deg == 135.0 and plan.views[5].yaw_deg == -180.0
+
+
+def test_touching_tiles_do_not_pair():
+    plan = build_view_plan("e2p", fov_deg=45.0, overlap_ratio=0.0)
+    for strategy in ("adjacent", "distance_based", "all_pairs"):
+        pairing = AnyResVICRegPairing(hfov_deg=45.0, vfov_deg=45.0, pairing_strategy=strategy)
+        assert pairing.build_tile_pairs(plan.tile_metas()) == []
+
+
+def test_grid_pairs_rows_and_diagonals():
+    plan = build_view_plan("anyres_e2p", pitch_range=(-90.0, 90.0))  # rows at -45, 0, 45
+    pairs = pairs_for_plan(plan)
+    pitch = {i: plan.views[i].pitch_deg for i in plan.tile_indices}
+    assert sum(pitch[a] == pitch[b] for a, b, _ in pairs) == 3 * 8
+    vertical = [(a, b) for a, b, _ in pairs if pitch[a] != pitch[b]]
+    assert vertical and all(abs(pitch[a] - pitch[b]) == 45.0 for a, b in vertical)
+    assert (1, 9) in vertical  # yaw 0 at pitch -45 with yaw 0 at pitch 0
+
+
+def test_distance_based_and_all_pairs():
+    plan = build_view_plan("e2p", fov_deg=150.0, overlap_ratio=0.6)  # 6 tiles, 60 deg apart
+    metas = plan.tile_metas()
+    near = AnyResVICRegPairing(hfov_deg=150.0, vfov_deg=150.0, pairing_strategy="distance_based",
+                               distance_threshold=70.0).build_tile_pairs(metas)
+    every = AnyResVICRegPairing(hfov_deg=150.0, vfov_deg=150.0, pairing_strategy="all_pairs").build_tile_pairs(metas)
+    assert len(near) == 6 and len(every) == 6 + 6  # 120 deg apart still overlap 30 deg; 180 apart do not
+    assert all(a < b for a, b, _ in every)
+
+
+def test_indices_fall_back_to_list_positions_without_view_index():
+    metas = [{k: v for k, v in m.items() if k != "view_index"} for m in build_view_plan("anyres_e2p").tile_metas()]
+    pairs = AnyResVICRegPairing().build_tile_pairs(metas)
+    assert pairs[0][:2] == (0, 1) and pairs[-1][:2] == (7, 0)
+
+
+def test_include_global_pairs_every_tile_with_the_global_view():
+    plan = build_view_plan("anyres_e2p")
+    pairs = pairs_for_plan(plan, include_global=True)
+    to_global = [(a, o) for a, b, o in pairs if b == 0]
+    assert [a for a, _ in to_global] == list(range(1, 9)) and all(o == pytest.approx(1.0) for _, o in to_global)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"pairing_strategy must be one of \['adjacent'"):
+        AnyResVICRegPairing(pairing_strategy="grid")
+    with pytest.raises(KeyError, match="yaw_deg"):
+        AnyResVICRegPairing().build_tile_pairs([{"pitch_deg": 0.0}])
+
+
+def test_seed_000_pairing_snippets_run_as_written(pano_file, capsys):
+    processor = PanoramaImageProcessor(crop_strategy="anyres_e2p", anyres_e2p_vit_size=224)
+    views_tensor, metadata = processor(str(pano_file), return_metadata=True)
+    tile_metas = processor.tile_metas
+
+    from panovlm.data.anyres_integration import AnyResVICRegPairing
+
+    pairing = AnyResVICRegPairing(
+        hfov_deg=90.0,
+        vfov_deg=90.0,
+        overlap_ratio=0.5,
+        pairing_strategy="adjacent",  # 'adjacent' | 'distance_based' | 'all_pairs'
+        distance_threshold=120.0
+    )
+
+    # 타일 메타데이터로부터 페어 생성
+    pairs = pairing.build_tile_pairs(tile_metas)
+
+    for idx1, idx2, overlap_ratio in pairs:
+        print(f"Pair: ({idx1}, {idx2}) - overlap: {overlap_ratio:.2f}")
+
+    from panovlm.data.anyres_integration import AnyResVICRegPairing
+
+    pairing = AnyResVICRegPairing(
+        hfov_deg=90.0,
+        overlap_ratio=0.5,
+        pairing_strategy="adjacent"
+    )
+
+    pairs = pairing.build_tile_pairs(tile_metas)
+    print(f"Total pairs: {len(pairs)}")
+
+    for idx1, idx2, overlap in pairs[:5]:  # 처음 5개만
+        meta1 = tile_metas[idx1]
+        meta2 = tile_metas[idx2]
+        print(f"  Pair ({idx1}, {idx2}): "
+              f"yaw=({meta1['yaw_deg']:.1f}°, {meta2['yaw_deg']:.1f}°), "
+              f"pitch=({meta1['pitch_deg']:.1f}°, {meta2['pitch_deg']:.1f}°), "
+              f"overlap={overlap:.2f}")
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Pair: (1, 2) - overlap: 0.47" and "Total pairs: 8" in out

@@ -1,0 +1,126 @@
+"""VisionBackbone: prefix tokens from the model type, the patch grid, dual encoders, partial unfreezing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoConfig, SiglipModel, SiglipVisionModel
+
+from panovlm.models.vision import VisionBackbone, set_trainable_last_blocks
+
+TINY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "image_size": 32, "patch_size": 8}
+TEXT = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+
+
+def tiny(model_type: str, **overrides: object):
+    torch.manual_seed(0)
+    return VisionBackbone.build_vision_model({"model_type": model_type, **TINY, **overrides}).eval()
+
+
+@pytest.mark.parametrize(
+    ("model_type", "overrides", "prefix"),
+    [
+        ("siglip_vision_model", {}, 0),
+        ("clip_vision_model", {}, 1),
+        ("dinov2", {}, 1),
+        ("dinov2_with_registers", {"num_register_tokens": 3}, 4),
+        ("vit", {}, 1),
+    ],
+)
+def test_prefix_tokens_and_grid(model_type: str, overrides: dict, prefix: int) -> None:
+    model = tiny(model_type, **overrides)
+    backbone = VisionBackbone(model)
+    assert backbone.num_prefix_tokens == prefix
+    assert backbone.grid_hw == (4, 4)
+    assert backbone.hidden_size == 32
+    pixels = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        tokens = backbone(pixels)
+        full = model(pixel_values=pixels).last_hidden_state
+    assert tokens.shape == (3, 16, 32)
+    assert full.shape[1] == prefix + 16
+    torch.testing.assert_close(tokens, full[:, prefix:])
+
+
+def test_dual_encoder_is_reduced_to_its_vision_tower() -> None:
+    config = AutoConfig.for_model("siglip", vision_config=TINY, text_config=TEXT)
+    dual = SiglipModel(config)
+    backbone = VisionBackbone(dual)
+    assert isinstance(backbone.model, SiglipVisionModel)
+    assert backbone.model is dual.vision_model
+    assert not any(name.startswith("text_model") for name, _ in backbone.named_parameters())
+
+
+def test_build_from_local_dual_checkpoint_keeps_vision_class_and_weights(tmp_path) -> None:
+    torch.manual_seed(0)
+    dual = SiglipModel(AutoConfig.for_model("siglip", vision_config=TINY, text_config=TEXT))
+    dual.save_pretrained(tmp_path)
+    model = VisionBackbone.build_vision_model(str(tmp_path))
+    assert type(model) is SiglipVisionModel
+    assert model.config.model_type == "siglip_vision_model"
+    for name, tensor in dual.vision_model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], tensor, msg=name)
+
+
+def test_build_from_config_object_and_dual_config() -> None:
+    vision = VisionBackbone.build_vision_model(AutoConfig.for_model("clip_vision_model", **TINY))
+    assert type(vision).__name__ == "CLIPVisionModel"
+    reduced = VisionBackbone.build_vision_model(AutoConfig.for_model("siglip", vision_config=TINY, text_config=TEXT))
+    assert type(reduced) is SiglipVisionModel
+
+
+def test_bad_specs_are_refused() -> None:
+    with pytest.raises(ValueError, match="model_type"):
+        VisionBackbone.build_vision_model({"hidden_size": 32})
+    with pytest.raises(TypeError, match="vision spec"):
+        VisionBackbone.build_vision_model(3)
+
+
+def test_unknown_type_with_prefix_tokens_lists_supported_types() -> None:
+    model = tiny("clip_vision_model")
+    model.config.model_type = "my_vit"  # an unregistered architecture that emits a CLS token
+    with pytest.raises(ValueError, match=r"my_vit.*17 tokens.*siglip_vision_model"):
+        VisionBackbone(model)
+
+
+def test_unknown_type_without_prefix_is_accepted() -> None:
+    model = tiny("siglip_vision_model")
+    model.config.model_type = "my_vit"
+    backbone = VisionBackbone(model)
+    assert backbone.num_prefix_tokens == 0
+    assert backbone(torch.randn(1, 3, 32, 32)).shape == (1, 16, 32)
+
+
+def test_wrong_image_size_is_an_error_and_override_interpolates() -> None:
+    model = tiny("siglip_vision_model")
+    with pytest.raises(ValueError, match=r"\(N, 3, 32, 32\)"):
+        VisionBackbone(model)(torch.randn(1, 3, 48, 48))
+    backbone = VisionBackbone(model, image_size=48)
+    assert backbone.grid_hw == (6, 6)
+    assert backbone(torch.randn(2, 3, 48, 48)).shape == (2, 36, 32)
+    with pytest.raises(ValueError, match="multiple of patch_size"):
+        VisionBackbone(model, image_size=50)
+
+
+def test_dinov2_override_image_size() -> None:
+    backbone = VisionBackbone(tiny("dinov2"), image_size=(48, 32))
+    assert backbone.grid_hw == (6, 4)
+    assert backbone(torch.randn(1, 3, 48, 32)).shape == (1, 24, 32)
+
+
+@pytest.mark.parametrize("model_type", ["siglip_vision_model", "dinov2", "vit"])
+def test_set_trainable_last_blocks(model_type: str) -> None:
+    backbone = VisionBackbone(tiny(model_type))
+    count = set_trainable_last_blocks(backbone, 1)
+    trainable = {name for name, p in backbone.named_parameters() if p.requires_grad}
+    assert count == sum(p.numel() for p in backbone.parameters() if p.requires_grad) > 0
+    assert trainable, "the last block must be trainable"
+    assert all(".1." in name or "layernorm" in name for name in trainable), trainable
+    assert any("layernorm" in name for name in trainable)
+    assert not any(".0." in name or "embeddings" in name for name in trainable)
+    assert set_trainable_last_blocks(backbone, 0) == 0
+    assert not any(p.requires_grad for p in backbone.parameters())
+    assert set_trainable_last_blocks(backbone.model, 2) > count  # a bare HF model works too
+    with pytest.raises(ValueError, match=r"\[0, 2\], got 3"):
+        set_trainable_last_blocks(backbone, 3)

@@ -1,0 +1,70 @@
+import pytest
+
+from panovlm.plans import STRATEGIES, build_view_plan, pitch_rows, ring_yaws
+
+
+def test_default_anyres_layout_is_global_plus_ring_of_eight():
+    plan = build_view_plan()
+    assert len(plan) == 9
+    assert plan.views[0].kind == "global" and plan.global_index == 0
+    assert [v.yaw_deg for v in plan.views[1:]] == [0.0, 45.0, 90.0, 135.0, -180.0, -135.0, -90.0, -45.0]
+    assert all(v.pitch_deg == 0.0 and v.hfov_deg == 90.0 and v.kind == "tile" for v in plan.views[1:])
+    assert plan.tile_indices == tuple(range(1, 9))
+
+
+@pytest.mark.parametrize(
+    "strategy, kwargs, count",
+    [
+        ("e2p", {}, 8),
+        ("e2p", {"overlap_ratio": 0.0}, 4),
+        ("e2p", {"fov_deg": 45.0, "overlap_ratio": 0.25}, 11),
+        ("anyres_e2p", {"pitch_range": (-90.0, 90.0)}, 1 + 3 * 8),
+        ("anyres_e2p", {"pitch_range": (10.0, 10.0)}, 9),
+        ("cubemap", {}, 4),
+        ("cubemap", {"cubemap_poles": True}, 6),
+        ("sliding_window", {}, 8),
+        ("resize", {}, 1),
+    ],
+)
+def test_view_counts(strategy, kwargs, count):
+    plan = build_view_plan(strategy, **kwargs)
+    assert len(plan) == count
+    assert plan.strategy == strategy
+
+
+def test_every_strategy_round_trips_through_dict():
+    from panovlm.geometry import ViewPlan
+
+    for strategy in STRATEGIES:
+        plan = build_view_plan(strategy, image_size=(64, 96))
+        assert ViewPlan.from_dict(plan.to_dict()) == plan
+        assert all((v.height, v.width) == (64, 96) for v in plan.views)
+
+
+def test_anyres_rows_and_open_ring():
+    assert pitch_rows(90.0, 0.5, (-90.0, 90.0)) == [-45.0, 0.0, 45.0]
+    assert pitch_rows(90.0, 0.5, (-45.0, 45.0)) == [0.0]
+    # Open ring: every tile stays inside the ERP ([-180, 180]); the origin doc lists six (no 135).
+    assert ring_yaws(90.0, 0.5, closed_loop=False) == [-135.0, -90.0, -45.0, 0.0, 45.0, 90.0, 135.0]
+    assert ring_yaws(60.0, 0.0) == [0.0, 60.0, 120.0, -180.0, -120.0, -60.0]
+
+
+def test_letterbox_global_keeps_two_to_one():
+    plan = build_view_plan("anyres_e2p", global_mode="letterbox")
+    assert plan.views[0].letterbox == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"strategy": "anyres"}, "crop_strategy must be one of"),
+        ({"fov_deg": 0.0}, "fov_deg"),
+        ({"overlap_ratio": 1.0}, "overlap_ratio"),
+        ({"global_mode": "pad"}, "global_mode"),
+        ({"pitch_range": (30.0, -30.0)}, "pitch_range"),
+    ],
+)
+def test_bad_arguments_name_the_field(kwargs, message):
+    args = {"strategy": "anyres_e2p", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        build_view_plan(**args)

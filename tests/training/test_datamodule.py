@@ -1,0 +1,75 @@
+"""Dataset / collate / DataModule: padding, labels, the batch's ViewPlan, and bad samples."""
+
+from pathlib import Path
+
+import pytest
+
+from panovlm.config.run_config import load_run_config
+from panovlm.training.datamodule import Collator, PanoramaDataModule, PanoramaDataset
+
+
+def _config(data_dir: Path, *extra: str):
+    return load_run_config(None, [f"data.data_dir={data_dir}", "data.num_workers=0", "model.preset=test",
+                                  "stages.resampler.batch_size=3", *extra])
+
+
+def test_batch_contract(panoshapes_dir, test_processor):
+    data = PanoramaDataModule(_config(panoshapes_dir), "resampler", test_processor, "<|vision|>", None)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    plan = test_processor.image_processor.view_plan
+    b, v = 3, len(plan)
+    assert batch["pixel_values"].shape[:2] == (b, v) and batch["pixel_values"].ndim == 5
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    assert ids.shape == mask.shape == labels.shape and ids.shape[0] == b
+    pad = test_processor.tokenizer.pad_token_id
+    lengths = mask.sum(1)
+    for row in range(b):  # right padding: real tokens first, then pad ids with -100 labels
+        n = int(lengths[row])
+        assert bool(mask[row, :n].all()) and not bool(mask[row, n:].any())
+        assert bool((ids[row, n:] == pad).all()) and bool((labels[row, n:] == -100).all())
+        assert bool((labels[row, :n] != -100).any())  # assistant tokens are supervised
+        vision_id = test_processor.tokenizer.convert_tokens_to_ids("<|vision|>")
+        assert int((ids[row] == vision_id).sum()) == 1
+    assert batch["view_plan"] is plan
+    assert batch["tile_metas_batch"] == [plan.tile_metas()] * b
+    assert batch["skipped"] == 0
+
+
+def test_bad_image_is_skipped_and_counted_or_fatal_under_strict(panoshapes_dir, test_processor, tmp_path, caplog):
+    from panovlm.data.datasets import read_samples
+
+    samples, _ = read_samples(panoshapes_dir / "train.csv")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    samples[1].image_path = broken
+    dataset = PanoramaDataset(samples[:3], test_processor, 64, "<|vision|>", None, strict=False)
+    collate = Collator(test_processor.tokenizer.pad_token_id, test_processor.image_processor.view_plan)
+    with caplog.at_level("WARNING"):
+        batch = collate([dataset[i] for i in range(3)])
+    assert batch["skipped"] == 1 and batch["pixel_values"].shape[0] == 2
+    assert str(broken) in caplog.text and samples[1].sample_id in caplog.text
+    strict = PanoramaDataset(samples[:3], test_processor, 64, "<|vision|>", None, strict=True)
+    with pytest.raises(ValueError, match="broken.png"):
+        strict[1]
+    assert collate([None, None]) == {"pixel_values": None, "skipped": 2}
+
+
+def test_empty_labels_after_truncation_is_a_bad_sample(panoshapes_dir, test_processor):
+    from panovlm.data.datasets import read_samples
+
+    samples, _ = read_samples(panoshapes_dir / "train.csv")
+    dataset = PanoramaDataset(samples[:1], test_processor, 4, "<|vision|>", None, strict=True)
+    with pytest.raises(ValueError, match="no assistant tokens|placeholder"):
+        dataset[0]
+
+
+def test_missing_data_file_names_the_path(tmp_path, test_processor):
+    data = PanoramaDataModule(_config(tmp_path), "vision", test_processor, "<|vision|>", None)
+    with pytest.raises(FileNotFoundError, match="train.csv"):
+        data.setup("fit")
+
+
+def test_collate_needs_a_pad_token(test_processor):
+    with pytest.raises(ValueError, match="pad token"):
+        Collator(None, test_processor.image_processor.view_plan)
