@@ -135,7 +135,7 @@ class ViewPlan:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ViewPlan":
+    def from_dict(cls, data: dict) -> ViewPlan:
         views = tuple(View(**v) for v in data["views"])
         params = tuple(sorted((k, _freeze(v)) for k, v in data.get("params", {}).items()))
         return cls(views=views, strategy=data.get("strategy", "custom"),

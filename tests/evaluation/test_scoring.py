@@ -35,6 +35,21 @@ def test_missing_columns_are_named(tmp_path):
         read_scoring_table(path)
 
 
+
+def test_short_row_is_an_error_naming_its_line_not_an_empty_prediction(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text('prediction,reference\n"two\nlines",a ref\nonly a prediction\n')
+    with pytest.raises(ValueError, match=r"p\.csv, line 4: 1 fields but the header has 2"):
+        read_scoring_table(path)
+
+
+def test_rows_are_keyed_by_their_file_line_when_cells_span_lines(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text('prediction,reference\n"two\nlines",a ref\nthird,"b ref"\n')
+    predictions, references, _ = read_scoring_table(path)
+    assert predictions == {"row2": "two\nlines", "row4": "third"}
+    assert references == {"row2": ["a ref"], "row4": ["b ref"]}
+
 @needs_java
 def test_score_cli_writes_metrics_equal_to_the_library(tmp_path, capsys):
     rows = [{"prediction": "a red circle in front", "reference": '["a red circle in front", "a red disc ahead"]'},

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoConfig, SiglipModel, SiglipVisionModel
 
-from panovlm.models.vision import VisionBackbone, set_trainable_last_blocks
+from panovlm.models.vision import VisionBackbone, patch_grid, set_trainable_last_blocks
 
 TINY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
         "image_size": 32, "patch_size": 8}
@@ -102,6 +102,20 @@ def test_wrong_image_size_is_an_error_and_override_interpolates() -> None:
     with pytest.raises(ValueError, match="multiple of patch_size"):
         VisionBackbone(model, image_size=50)
 
+
+
+def test_token_count_without_the_model_uses_the_backbone_grid_rules() -> None:
+    from panovlm.models.modeling_parts import infer_tokens_per_view
+    from panovlm.models.tiny import tiny_config, tiny_model
+
+    config = tiny_config(test=True)
+    backbone = VisionBackbone(tiny("siglip_vision_model"), image_size=48)
+    assert backbone.grid_hw == patch_grid(backbone.model.config, (48, 48)) == (6, 6)
+    # counted from the config alone == counted from the built model's tower and resampler
+    assert infer_tokens_per_view(config) == tiny_model(test=True).config.vision_tokens_per_view
+    config.vision_config.patch_size = 24  # 64 px views are not a whole number of 24 px patches
+    with pytest.raises(ValueError, match=r"\(64, 64\) is not a multiple of patch_size \(24, 24\)"):
+        infer_tokens_per_view(config)
 
 def test_dinov2_override_image_size() -> None:
     backbone = VisionBackbone(tiny("dinov2"), image_size=(48, 32))

@@ -33,10 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from panovlm.cli.eval import run_eval
     from panovlm.config.run_config import load_run_config
     from panovlm.data.synth import generate_panoshapes
     from panovlm.evaluation.predict import caption_one
-    from panovlm.cli.eval import run_eval
     from panovlm.training.runner import run_training
 
     start = time.monotonic()

@@ -9,11 +9,11 @@ The spatial score is added when rows carry PanoShapes labels: a ``meta`` JSON co
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
 
+from panovlm.data.csv_io import ReadReport, iter_csv_records, read_header
 from panovlm.evaluation.metrics import caption_metrics
 from panovlm.evaluation.spatial import direction_scores, has_spatial_labels
 
@@ -54,22 +54,28 @@ def read_scoring_table(path: str | Path) -> tuple[dict[str, str], dict[str, list
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file not found: {path}")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        if "prediction" not in columns or not {"reference", "references"} & set(columns):
-            raise ValueError(f"{path} has columns {columns}; scoring needs 'prediction' and 'reference' "
-                             "(or 'references')")
-        return table_from_rows(list(reader), source=str(path), first_line=2)
+    columns = read_header(path)
+    if "prediction" not in columns or not {"reference", "references"} & set(columns):
+        raise ValueError(f"{path} has columns {columns}; scoring needs 'prediction' and 'reference' "
+                         "(or 'references')")
+    # strict: a row with the wrong number of fields is an error, never a silently empty prediction.
+    records = list(iter_csv_records(path, ReadReport(str(path)), strict=True))
+    return table_from_rows([r.values for r in records], source=str(path), lines=[r.line for r in records])
 
 
 def table_from_rows(rows: list[dict], source: str = "predictions", first_line: int = 1,
-                    ) -> tuple[dict[str, str], dict[str, list[str]], list[dict]]:
-    """``(predictions, references, metas)`` from prediction rows (dicts with the CSV's columns)."""
+                    lines: list[int] | None = None) -> tuple[dict[str, str], dict[str, list[str]], list[dict]]:
+    """``(predictions, references, metas)`` from prediction rows (dicts with the CSV's columns).
+
+    Errors name ``source`` and the row's file line: ``lines[i]`` when given, else ``first_line + i``.
+    """
+    if lines is not None and len(lines) != len(rows):
+        raise ValueError(f"lines has {len(lines)} entries for {len(rows)} rows")
     predictions: dict[str, str] = {}
     references: dict[str, list[str]] = {}
     metas: list[dict] = []
-    for number, row in enumerate(rows, start=first_line):
+    numbers = lines if lines is not None else range(first_line, first_line + len(rows))
+    for number, row in zip(numbers, rows, strict=True):
         where = f"{source}, line {number}"
         key = row.get("sample_id") or f"row{number}"
         if key in predictions:

@@ -26,10 +26,14 @@ from .modeling_parts import (
 )
 
 POOLINGS: tuple[str, ...] = ("mean", "max", "first")
+# Parts of a full checkpoint a head does not have: expected when loading it, not worth a load report.
+_NOT_IN_HEADS = [r"^language_model\.", r"^projector\."]
 
 
 class PanoLLaVaForVICReg(PanoLLaVaVisionMixin, PanoLLaVaPreTrainedModel):
     """Vision stage only: ``forward(pixel_values, view_plan=None, tile_metas_batch=None) -> VisionStageOutput``."""
+
+    _keys_to_ignore_on_load_unexpected = _NOT_IN_HEADS
 
     def __init__(self, config: PanoLLaVaConfig) -> None:
         super().__init__(config)
@@ -46,6 +50,8 @@ class PanoLLaVaForVICReg(PanoLLaVaVisionMixin, PanoLLaVaPreTrainedModel):
 
 class PanoLLaVaForFeatureExtraction(PanoLLaVaVisionMixin, PanoLLaVaPreTrainedModel):
     """Panorama embedding: resampler tokens of all views pooled by ``mean`` / ``max`` / ``first``."""
+
+    _keys_to_ignore_on_load_unexpected = [*_NOT_IN_HEADS, r"^vicreg_projector\."]
 
     def __init__(self, config: PanoLLaVaConfig) -> None:
         super().__init__(config)

@@ -60,14 +60,12 @@ def tokens_per_view(resampler: nn.Module, vision_tower: nn.Module) -> int:
 def infer_tokens_per_view(config: PanoLLaVaConfig) -> int:
     """S' of ``config`` without building the vision model (builds the resampler alone, on a probe grid)."""
     from .resamplers import build_resampler
+    from .vision import patch_grid, vision_hidden_size
 
     vision = config.vision_config
-    patch = getattr(vision, "patch_size", None)
-    if not isinstance(patch, int):
-        raise ValueError(f"cannot infer the patch grid of vision model type {vision.model_type!r}; build the model "
-                         "and read config.vision_tokens_per_view instead")
-    grid = (config.image_hw[0] // patch, config.image_hw[1] // patch)
-    hidden = int(vision.hidden_size)
+    # The backbone's own rules, so the count cannot disagree with the built model's grid.
+    grid = patch_grid(vision, tuple(config.image_hw))
+    hidden = vision_hidden_size(vision)
     resampler = build_resampler(config.resampler_type, hidden, config.latent_dimension, grid,
                                 **config.resampler_options())
     probe = nn.Module()

@@ -53,6 +53,15 @@ def _pair(value: object, field: str) -> tuple[int, int]:
     raise ValueError(f"vision config {field} must be an int or an (h, w) pair, got {value!r}")
 
 
+def patch_grid(config: PretrainedConfig, image_size: tuple[int, int]) -> tuple[int, int]:
+    """Patch grid ``(gh, gw)`` of a vision config at ``image_size`` (H, W), a multiple of its patch size."""
+    patch = _pair(getattr(config, "patch_size", None), "patch_size")
+    for side, p in zip(image_size, patch, strict=True):
+        if side % p:
+            raise ValueError(f"image_size {tuple(image_size)} is not a multiple of patch_size {patch}")
+    return image_size[0] // patch[0], image_size[1] // patch[1]
+
+
 def _vision_tower(model: PreTrainedModel) -> PreTrainedModel:
     """Keep only the vision tower of a dual encoder (CLIPModel, SiglipModel)."""
     tower = getattr(model, "vision_model", None)
@@ -64,7 +73,8 @@ def _vision_tower(model: PreTrainedModel) -> PreTrainedModel:
     return tower
 
 
-def _hidden_size(config: PretrainedConfig) -> int:
+def vision_hidden_size(config: PretrainedConfig) -> int:
+    """Token width ``D`` of a vision config (the first of its hidden-size keys that is set)."""
     for key in _HIDDEN_KEYS:
         value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
@@ -93,14 +103,10 @@ class VisionBackbone(nn.Module):
         self.model = _vision_tower(model)
         config = self.model.config
         self.model_type: str = config.model_type
-        self.hidden_size: int = _hidden_size(config)
+        self.hidden_size: int = vision_hidden_size(config)
         self.config_image_size = _pair(getattr(config, "image_size", None), "image_size")
         self.image_size = _pair(image_size, "image_size") if image_size is not None else self.config_image_size
-        patch = _pair(getattr(config, "patch_size", None), "patch_size")
-        for side, p in zip(self.image_size, patch, strict=True):
-            if side % p:
-                raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {patch}")
-        self.grid_hw: tuple[int, int] = (self.image_size[0] // patch[0], self.image_size[1] // patch[1])
+        self.grid_hw: tuple[int, int] = patch_grid(config, self.image_size)
         self._forward_kwargs = self._interpolation_kwargs()
         self.num_prefix_tokens: int = self._count_prefix_tokens()
 
@@ -163,8 +169,13 @@ class VisionBackbone(nn.Module):
         ``SiglipVisionModel``) so that the saved config round-trips as a vision config.
         ``kwargs`` go to ``from_pretrained`` (e.g. ``dtype``) or ``from_config``.
         """
+        from .components import _hub_error, config_from_spec
+
         if isinstance(spec, str):
-            config = AutoConfig.from_pretrained(spec)
+            try:
+                config = AutoConfig.from_pretrained(spec)
+            except OSError as err:
+                raise _hub_error(spec, err) from err
             vision_config = getattr(config, "vision_config", None)
             if vision_config is None:
                 return _vision_tower(AutoModel.from_pretrained(spec, **kwargs))
@@ -172,16 +183,11 @@ class VisionBackbone(nn.Module):
 
             # The vision class loads the tower's weights from the dual checkpoint ("vision_model.*").
             return MODEL_MAPPING[type(vision_config)].from_pretrained(spec, **kwargs)
-        if isinstance(spec, Mapping):
-            fields = dict(spec)
-            if "model_type" not in fields:
-                raise ValueError(f"a vision config dict needs a 'model_type' key, got keys {sorted(fields)}")
-            spec = AutoConfig.for_model(fields.pop("model_type"), **fields)
-        if isinstance(spec, PretrainedConfig):
-            vision_config = getattr(spec, "vision_config", None)
-            return AutoModel.from_config(spec if vision_config is None else vision_config, **kwargs)
-        raise TypeError(f"vision spec must be an HF id / path, a config dict or a PretrainedConfig, "
-                        f"got {type(spec).__name__}")
+        if not isinstance(spec, (Mapping, PretrainedConfig)):
+            raise TypeError(f"vision spec must be an HF id / path, a config dict or a PretrainedConfig, "
+                            f"got {type(spec).__name__}")
+        # Same parsing as the composite config, so a dict names the same vision config in both places.
+        return AutoModel.from_config(config_from_spec(spec, vision=True), **kwargs)
 
 
 def _layers(model: PreTrainedModel) -> nn.ModuleList:

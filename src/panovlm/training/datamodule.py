@@ -138,13 +138,12 @@ class PanoramaDataModule(L.LightningDataModule):
         from panovlm.data.datasets import read_samples
 
         samples, report = read_samples(self._path(name), strict=self.config.data.strict)
-        logger.info("%s: %s", name, report)
         if self.stage == "vision":  # views only: one sample per panorama, not one per question
             samples = list({str(sample.image_path): sample for sample in reversed(samples)}.values())[::-1]
         if limit is not None:
             samples = samples[:limit]
         if not samples:
-            raise ValueError(f"data file {self._path(name)} has no usable samples ({report})")
+            raise ValueError(f"data file {self._path(name)} has no usable samples ({report.summary()})")
         # The vision stage's loss reads only the views, so its samples are not tokenised (no text length limit).
         return PanoramaDataset(samples, self.processor, self.stage_cfg.max_text_length, self.vision_token,
                                self.system_prompt, strict=self.config.data.strict, with_text=self.stage != "vision")

@@ -25,7 +25,16 @@ class _DropLitloggerTip(logging.Filter):
 
 
 def silence_litlogger_tip() -> None:
-    """Drop Lightning's "Tip: ... litlogger" line (idempotent)."""
+    """Drop Lightning's "Tip: ... litlogger" line and route Lightning's records through the root logger.
+
+    Lightning installs its own console handler when it is imported before logging is configured,
+    which printed every line twice; one handler (the CLI's) is enough. Idempotent.
+    """
+    for name in _LIGHTNING_LOGGERS:
+        lightning_logger = logging.getLogger(name)
+        for handler in list(lightning_logger.handlers):
+            lightning_logger.removeHandler(handler)
+        lightning_logger.propagate = True
     for name in _RANK_ZERO_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropLitloggerTip) for f in logger.filters):
