@@ -124,19 +124,23 @@ def _stage(**kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class StageSet:
-    """The three stages. Defaults: the tiny preset on a 2-core CPU, one epoch each (quickstart: 240 panoramas
-    -> 30 vision steps of 8 panoramas, then 120 + 120 caption steps of 8 questions; about 5 minutes idle).
+    """The three stages. Defaults: the tiny preset on a 2-core CPU (quickstart: 240 panoramas -> 30 vision
+    steps of 8 panoramas, then 2 + 3 epochs of 120 caption steps of 8 questions; about 7 minutes idle).
 
-    The tiny encoder starts from random weights, so it trains in the vision and resampler stages
-    (``unfreeze_last_n_vision_blocks=-1``): the overlap loss shapes it first, then the caption loss
-    teaches it colours and shapes while the LM is still frozen; in finetune it is frozen again so
-    the LM adapts to stable visual tokens. A pretrained encoder (default.yaml) stays frozen.
+    The tiny encoder and LM start from random weights, which changes what each stage can train:
+    the overlap loss shapes the encoder first (vision stage); a frozen random LM gives the
+    alignment nothing to align to, so the tiny resampler stage trains the LM and the encoder too,
+    and finetune keeps training everything (the caption loss is the only teacher of colours and
+    shapes). With pretrained parts (default.yaml) the table's defaults apply: encoder and LM frozen
+    in the resampler stage, LM (or its LoRA adapters) trained in finetune.
     """
 
     vision: StageConfig = _stage(epochs=1, batch_size=8, lr=1e-3, max_text_length=32, unfreeze_last_n_vision_blocks=-1)
-    resampler: StageConfig = _stage(epochs=1, batch_size=8, lr=2e-3, max_text_length=128,
-                                    unfreeze_last_n_vision_blocks=-1)
-    finetune: StageConfig = _stage(epochs=1, batch_size=8, lr=1e-3, max_text_length=128)
+    resampler: StageConfig = _stage(epochs=2, batch_size=8, lr=2e-3, max_text_length=128,
+                                    unfreeze_last_n_vision_blocks=-1,
+                                    train=("resampler", "projector", "language_model"))
+    finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=128,
+                                   unfreeze_last_n_vision_blocks=-1)
 
     def get(self, stage: str) -> StageConfig:
         _check(stage in STAGE_NAMES, "stage", stage, f"one of {list(STAGE_NAMES)}")
@@ -190,7 +194,7 @@ class QuickstartSettings:
     train: int = 240
     val: int = 24
     test: int = 48
-    size: tuple[int, int] = (256, 128)  # ERP width, height
+    size: tuple[int, int] = (512, 256)  # ERP width, height: 128 px per 90-degree view, the tiny views' resolution
     eval_batch_size: int = 16
 
 

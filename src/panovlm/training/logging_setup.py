@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+_LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 _RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
 
