@@ -172,3 +172,25 @@ def test_panoshapes_csv_reads_back_with_structured_meta(tmp_path):
     text = paths["train"].read_text(encoding="utf-8").splitlines()
     bad.write_text("\n".join([text[0], text[1].replace('"[{', '"[{{', 1)]) + "\n", encoding="utf-8")
     assert read_samples(bad)[1].skipped == {"bad_json": 1}
+
+
+def test_conversations_per_image_merges_turns_in_order(tmp_path):
+    from panovlm.data.datasets import Sample, conversations_per_image
+
+    def sample(image, question, answer, i):
+        messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": question},
+                    {"role": "assistant", "content": answer}]
+        return Sample(image_path=tmp_path / image, messages=messages, sample_id=f"s{i}", references=[answer],
+                      meta={"url": image, "query": question})
+
+    rows = [sample("a.png", "q1", "r1", 0), sample("b.png", "q2", "r2", 1), sample("a.png", "q3", "r3", 2)]
+    merged = conversations_per_image(rows)
+    assert [m.sample_id for m in merged] == ["s0+s2", "s1"]
+    first = merged[0].messages
+    assert [m["role"] for m in first] == ["system", "user", "assistant", "user", "assistant"]
+    assert [m["content"] for m in first[1:]] == ["q1", "r1", "q3", "r3"]
+    assert merged[0].references == ["r1", "r3"]
+    split = conversations_per_image(rows, max_turns=1)
+    assert len(split) == 3
+    with pytest.raises(ValueError, match="max_turns"):
+        conversations_per_image(rows, max_turns=0)

@@ -71,8 +71,16 @@ class DataSettings:
     system_prompt: str | None = None
     max_train_samples: int | None = None
     max_val_samples: int | None = None
+    # "per_image": the questions of one panorama become the turns of one conversation in the caption
+    # stages (one view encoding supervises every answer); "rows": one sample per CSV row.
+    conversations: Literal["rows", "per_image"] = "rows"
+    max_turns: int | None = None  # per_image: split longer conversations
 
     def __post_init__(self) -> None:
+        _check(self.conversations in ("rows", "per_image"), "data.conversations", self.conversations,
+               '"rows" or "per_image"')
+        _check(self.max_turns is None or self.max_turns >= 1, "data.max_turns", self.max_turns,
+               "null or an integer >= 1")
         _check(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
         for name in ("max_train_samples", "max_val_samples"):
             value = getattr(self, name)

@@ -230,6 +230,33 @@ def group_references(samples: Iterable[Sample]) -> dict[tuple[str, str], list[st
     return groups
 
 
+def conversations_per_image(samples: Iterable[Sample], max_turns: int | None = None) -> list[Sample]:
+    """Merge the single-turn samples of each image into multi-turn conversations (LLaVA style).
+
+    One image's questions become the turns of one conversation, in file order (the system message is
+    kept once), so one encoding of the views supervises every answer. ``max_turns`` splits longer
+    groups into several conversations. Used for training; evaluation keeps one sample per question.
+    """
+    if max_turns is not None and max_turns < 1:
+        raise ValueError(f"max_turns must be None or an integer >= 1, got {max_turns}")
+    groups: dict[str, list[Sample]] = {}
+    for sample in samples:
+        groups.setdefault(str(sample.image_path), []).append(sample)
+    merged: list[Sample] = []
+    for group in groups.values():
+        step = max_turns or len(group)
+        for start in range(0, len(group), step):
+            chunk = group[start:start + step]
+            messages = [m for m in chunk[0].messages if m["role"] == "system"]
+            for sample in chunk:
+                messages += [m for m in sample.messages if m["role"] != "system"]
+            merged.append(Sample(image_path=chunk[0].image_path, messages=messages,
+                                 sample_id="+".join(s.sample_id for s in chunk),
+                                 references=[r for s in chunk for r in s.references],
+                                 meta={"url": chunk[0].meta.get("url"), "turns": len(chunk)}))
+    return merged
+
+
 def _log(report: ReadReport) -> None:
     if report.total_skipped:
         logger.warning("%s", report.summary())

@@ -135,11 +135,13 @@ class PanoramaDataModule(L.LightningDataModule):
         return path
 
     def _dataset(self, name: str, limit: int | None) -> PanoramaDataset:
-        from panovlm.data.datasets import read_samples
+        from panovlm.data.datasets import conversations_per_image, read_samples
 
         samples, report = read_samples(self._path(name), strict=self.config.data.strict)
         if self.stage == "vision":  # views only: one sample per panorama, not one per question
             samples = list({str(sample.image_path): sample for sample in reversed(samples)}.values())[::-1]
+        elif self.config.data.conversations == "per_image":
+            samples = conversations_per_image(samples, self.config.data.max_turns)
         if limit is not None:
             samples = samples[:limit]
         if not samples:
