@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     full = argparse.ArgumentParser(prog=f"panovlm {known.command}", description=COMMANDS[known.command][1])
     full.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     module.add_arguments(full)
-    rest = [a for a in argv if a != known.command]
+    rest = list(argv)
+    rest.remove(known.command)  # only the subcommand itself: `quickstart --out quickstart` keeps its value
     args = full.parse_args(rest)
     configure_logging(args.verbose)
     return int(module.run(args) or 0)
