@@ -12,13 +12,14 @@ The ``model`` block's free keys (anything but preset/vision/language/tokenizer) 
 from __future__ import annotations
 
 import dataclasses
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import yaml
+
+from panovlm.config.typed import ConfigError, check, coerce, from_dict
 
 STAGE_NAMES: tuple[str, ...] = ("vision", "resampler", "finetune")
 MODULE_GROUPS: tuple[str, ...] = ("vision_tower", "resampler", "vicreg_projector", "projector", "language_model")
@@ -27,19 +28,6 @@ STRATEGIES: tuple[str, ...] = (
     "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3",
     "deepspeed_stage_3_offload",
 )  # fmt: skip
-
-
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the key, the value and what is allowed."""
-
-    def __init__(self, key: str, value: object, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"config key {key!r}: got {value!r}, expected {allowed}")
-
-
-def _check(ok: bool, key: str, value: object, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(key, value, allowed)
 
 
 @dataclass(frozen=True)
@@ -55,8 +43,8 @@ class ModelSettings:
 
     def __post_init__(self) -> None:
         if self.preset is None:
-            _check(self.vision is not None, "model.vision", self.vision, "an HF id, a local dir or a config dict")
-            _check(self.language is not None, "model.language", self.language, "an HF id, a local dir or a dict")
+            check(self.vision is not None, "model.vision", self.vision, "an HF id, a local dir or a config dict")
+            check(self.language is not None, "model.language", self.language, "an HF id, a local dir or a dict")
 
 
 @dataclass(frozen=True)
@@ -77,14 +65,14 @@ class DataSettings:
     max_turns: int | None = None  # per_image: split longer conversations
 
     def __post_init__(self) -> None:
-        _check(self.conversations in ("rows", "per_image"), "data.conversations", self.conversations,
+        check(self.conversations in ("rows", "per_image"), "data.conversations", self.conversations,
                '"rows" or "per_image"')
-        _check(self.max_turns is None or self.max_turns >= 1, "data.max_turns", self.max_turns,
+        check(self.max_turns is None or self.max_turns >= 1, "data.max_turns", self.max_turns,
                "null or an integer >= 1")
-        _check(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
+        check(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
         for name in ("max_train_samples", "max_val_samples"):
             value = getattr(self, name)
-            _check(value is None or value > 0, f"data.{name}", value, "null or an integer > 0")
+            check(value is None or value > 0, f"data.{name}", value, "null or an integer > 0")
 
 
 @dataclass(frozen=True)
@@ -109,21 +97,21 @@ class StageConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "max_text_length", "accumulate_grad_batches"):
-            _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
-        _check(self.lr > 0, "lr", self.lr, "a float > 0")
-        _check(self.max_steps == -1 or self.max_steps >= 1, "max_steps", self.max_steps, "-1 or an integer >= 1")
-        _check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a float in [0, 1)")
-        _check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "a float in [0, 1]")
-        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a float >= 0")
+            check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        check(self.lr > 0, "lr", self.lr, "a float > 0")
+        check(self.max_steps == -1 or self.max_steps >= 1, "max_steps", self.max_steps, "-1 or an integer >= 1")
+        check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a float in [0, 1)")
+        check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "a float in [0, 1]")
+        check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a float >= 0")
         clip = self.gradient_clip_val
-        _check(clip is None or clip > 0, "gradient_clip_val", clip, "null or a float > 0")
+        check(clip is None or clip > 0, "gradient_clip_val", clip, "null or a float > 0")
         for name in ("vicreg_loss_weight", "ar_loss_weight"):
             value = getattr(self, name)
-            _check(value is None or value >= 0, name, value, "null or a float >= 0")
+            check(value is None or value >= 0, name, value, "null or a float >= 0")
         for group in self.train or ():
-            _check(group in MODULE_GROUPS, "train", self.train, f"module groups from {list(MODULE_GROUPS)}")
+            check(group in MODULE_GROUPS, "train", self.train, f"module groups from {list(MODULE_GROUPS)}")
         n = self.unfreeze_last_n_vision_blocks
-        _check(n >= -1, "unfreeze_last_n_vision_blocks", n, "-1 (whole encoder), 0 (frozen) or N > 0")
+        check(n >= -1, "unfreeze_last_n_vision_blocks", n, "-1 (whole encoder), 0 (frozen) or N > 0")
 
 
 def _stage(**kw: Any) -> Any:
@@ -152,7 +140,7 @@ class StageSet:
                                    unfreeze_last_n_vision_blocks=-1)
 
     def get(self, stage: str) -> StageConfig:
-        _check(stage in STAGE_NAMES, "stage", stage, f"one of {list(STAGE_NAMES)}")
+        check(stage in STAGE_NAMES, "stage", stage, f"one of {list(STAGE_NAMES)}")
         return getattr(self, stage)
 
 
@@ -174,15 +162,15 @@ class TrainerSettings:
     deterministic: bool = False
 
     def __post_init__(self) -> None:
-        _check(self.accelerator in ("auto", "cpu", "gpu", "cuda", "mps", "tpu"), "trainer.accelerator",
+        check(self.accelerator in ("auto", "cpu", "gpu", "cuda", "mps", "tpu"), "trainer.accelerator",
                self.accelerator, "auto, cpu, gpu, cuda, mps or tpu")
-        _check(self.devices == "auto" or (isinstance(self.devices, int) and (self.devices >= 1 or self.devices == -1)),
+        check(self.devices == "auto" or (isinstance(self.devices, int) and (self.devices >= 1 or self.devices == -1)),
                "trainer.devices", self.devices, '"auto", -1 or an integer >= 1')
-        _check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "an integer >= 1")
-        _check(self.strategy in STRATEGIES, "trainer.strategy", self.strategy, f"one of {list(STRATEGIES)}")
-        _check(self.checkpoint_every_n_steps >= 1, "trainer.checkpoint_every_n_steps",
+        check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "an integer >= 1")
+        check(self.strategy in STRATEGIES, "trainer.strategy", self.strategy, f"one of {list(STRATEGIES)}")
+        check(self.checkpoint_every_n_steps >= 1, "trainer.checkpoint_every_n_steps",
                self.checkpoint_every_n_steps, "an integer >= 1")
-        _check(self.log_every_n_steps >= 1, "trainer.log_every_n_steps", self.log_every_n_steps, "an integer >= 1")
+        check(self.log_every_n_steps >= 1, "trainer.log_every_n_steps", self.log_every_n_steps, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -243,89 +231,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# ----------------------------------------------------------------------------- building from dicts
-def _describe(tp: Any) -> str:
-    if get_origin(tp) is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if get_origin(tp) in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in get_args(tp))
-    if tp is type(None):
-        return "null"
-    if get_origin(tp) is tuple:
-        return "a list of " + ", ".join(_describe(a) for a in get_args(tp) if a is not Ellipsis)
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str, base: Any = None) -> Any:
-    origin, args = get_origin(tp), get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        _check(isinstance(value, Mapping), key, value, f"a mapping with keys {[f.name for f in dataclasses.fields(tp)]}")
-        return _from_dict(tp, value, key, base)
-    if origin in (Union, types.UnionType):
-        for arg in args:
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError:
-                continue
-        raise ConfigError(key, value, _describe(tp))
-    if origin is Literal:
-        _check(value in args, key, value, _describe(tp))
-        return value
-    if origin is tuple:
-        _check(isinstance(value, (list, tuple)), key, value, _describe(tp))
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], key) for v in value)
-        _check(len(value) == len(args), key, value, f"{len(args)} values")
-        return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
-    if tp is type(None):
-        _check(value is None, key, value, "null")
-        return None
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads "5e-6" (no dot) as a string
-            value = _float_or_none(value) if _float_or_none(value) is not None else value
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, value, "a number")
-        return float(value)
-    if tp is int:
-        _check(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
-        return value
-    if tp is str and isinstance(value, Path):
-        return str(value)
-    _check(isinstance(value, tp), key, value, _describe(tp))
-    return value
-
-
-def _float_or_none(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _from_dict(cls: type, data: Mapping[str, Any], prefix: str, base: Any = None) -> Any:
-    """Build ``cls`` from ``base`` (default: ``cls()``) with the keys of ``data`` replaced, validated."""
-    if cls is ModelSettings:
-        return _model_settings(data, prefix)
-    base = cls() if base is None else base
-    hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            raise ConfigError(dotted, value, f"a known key; valid keys here: {names}")
-        kwargs[key] = _coerce(value, hints[key], dotted, getattr(base, key))
-    try:
-        return dataclasses.replace(base, **kwargs)
-    except ConfigError as err:
-        if prefix and not err.key.startswith(prefix):
-            raise ConfigError(f"{prefix}.{err.key}", err.value, err.allowed) from None
-        raise
-
-
 def _model_settings(data: Mapping[str, Any], prefix: str) -> ModelSettings:
     own = {"preset", "vision", "language", "tokenizer"}
     hints = get_type_hints(ModelSettings)
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items() if k in own}
+    kwargs = {k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items() if k in own}
     settings = {k: v for k, v in data.items() if k not in own}
     check_model_settings(settings, prefix)
     return ModelSettings(**kwargs, settings=settings)
@@ -342,6 +251,9 @@ def check_model_settings(settings: Mapping[str, Any], prefix: str = "model") -> 
         if key not in valid:
             raise ConfigError(f"{prefix}.{key}", value,
                               f"preset, vision, language, tokenizer or a PanoLLaVaConfig field: {valid}")
+
+
+_BUILDERS = {ModelSettings: _model_settings}
 
 
 def _merge(base: dict, extra: Mapping[str, Any]) -> dict:
@@ -397,11 +309,11 @@ def load_run_config(path: str | Path | None = None, overrides: Sequence[str] = (
             raise ConfigError(str(path), type(loaded).__name__, "a YAML mapping at the top level")
         data = dict(loaded)
     data = _merge(data, parse_overrides(overrides))
-    return _from_dict(RunConfig, data, "")
+    return from_dict(RunConfig, data, "", builders=_BUILDERS)
 
 
 def apply_overrides(config: RunConfig, overrides: Sequence[str]) -> RunConfig:
     """Re-validate ``config`` with extra ``key=value`` overrides on top."""
     if not overrides:
         return config
-    return _from_dict(RunConfig, _merge(config.to_dict(), parse_overrides(overrides)), "")
+    return from_dict(RunConfig, _merge(config.to_dict(), parse_overrides(overrides)), "", builders=_BUILDERS)
