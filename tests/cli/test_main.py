@@ -25,3 +25,10 @@ def test_no_command_prints_help_and_fails(capsys):
 def test_unknown_command_is_an_error():
     with pytest.raises(SystemExit):
         cli.main(["nonsense"])
+
+
+def test_subcommand_help_lists_its_own_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--help"])
+    assert exit_info.value.code == 0
+    assert "--stage" in capsys.readouterr().out
