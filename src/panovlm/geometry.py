@@ -148,8 +148,7 @@ def _freeze(value: object) -> object:
 
 def wrap_yaw(yaw_deg: float | np.ndarray) -> float | np.ndarray:
     """Map any yaw to [-180, 180)."""
-    return (np.asarray(yaw_deg) + 180.0) % 360.0 - 180.0 if isinstance(yaw_deg, np.ndarray) else (
-        (yaw_deg + 180.0) % 360.0 - 180.0)
+    return (yaw_deg + 180.0) % 360.0 - 180.0
 
 
 # ---------------------------------------------------------------------------------------------

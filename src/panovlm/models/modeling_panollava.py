@@ -30,7 +30,6 @@ from .modeling_parts import (
     build_resampler_for,
     build_vicreg_projector,
     build_vision_tower,
-    tokens_per_view,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         self.config.text_config = self.language_model.config
         self.projector = PanoLLaVaProjector(config.latent_dimension, self.language_model.config.hidden_size,
                                             config.use_positional_encoding, config.pe_num_frequencies)
-        self.config.vision_tokens_per_view = tokens_per_view(self.resampler, self.vision_tower)
+        self.config.vision_tokens_per_view = int(self.resampler.num_tokens)
         self.tile_metas_batch: list = []
         self.post_init()
 

@@ -45,20 +45,8 @@ def build_vicreg_projector(config: PanoLLaVaConfig) -> nn.Module:
                            hidden_dim=config.vicreg_projector_hidden_dim, depth=config.vicreg_projector_depth)
 
 
-def tokens_per_view(resampler: nn.Module, vision_tower: nn.Module) -> int:
-    """S': output grid size, or (query resamplers) the length of one dry-run output."""
-    grid = resampler.output_grid
-    if grid is not None:
-        return int(grid[0] * grid[1])
-    param = next(resampler.parameters())
-    with torch.no_grad():
-        probe = torch.zeros(1, vision_tower.num_tokens, vision_tower.hidden_size, dtype=param.dtype,
-                            device=param.device)
-        return int(resampler(probe).shape[1])
-
-
 def infer_tokens_per_view(config: PanoLLaVaConfig) -> int:
-    """S' of ``config`` without building the vision model (builds the resampler alone, on a probe grid)."""
+    """S' of ``config`` without building the vision model (builds the resampler alone)."""
     from .resamplers import build_resampler
     from .vision import patch_grid, vision_hidden_size
 
@@ -68,9 +56,7 @@ def infer_tokens_per_view(config: PanoLLaVaConfig) -> int:
     hidden = vision_hidden_size(vision)
     resampler = build_resampler(config.resampler_type, hidden, config.latent_dimension, grid,
                                 **config.resampler_options())
-    probe = nn.Module()
-    probe.num_tokens, probe.hidden_size = grid[0] * grid[1], hidden
-    return tokens_per_view(resampler, probe)
+    return int(resampler.num_tokens)
 
 
 class PanoLLaVaProjector(nn.Module):
