@@ -32,6 +32,19 @@ def test_view_counts(strategy, kwargs, count):
     assert plan.strategy == strategy
 
 
+def test_wide_cubemap_faces_overlap_their_neighbours():
+    from panovlm.geometry import view_overlap
+
+    classic = build_view_plan("cubemap", cubemap_poles=True)
+    wide = build_view_plan("cubemap", fov_deg=120.0, cubemap_poles=True)
+    assert [(v.yaw_deg, v.pitch_deg) for v in wide.views] == [(v.yaw_deg, v.pitch_deg) for v in classic.views]
+    assert all(v.hfov_deg == 120.0 for v in wide.views) and wide.overlap_ratio == pytest.approx(0.25)
+    assert view_overlap(classic, 0, 1) == pytest.approx(0.0, abs=0.02)
+    assert view_overlap(wide, 0, 1) > 0.1 and view_overlap(wide, 0, 4) > 0.1  # front with right, with top
+    with pytest.raises(ValueError, match="cubemap faces need fov_deg >= 90"):
+        build_view_plan("cubemap", fov_deg=80.0)
+
+
 def test_every_strategy_round_trips_through_dict():
     from panovlm.geometry import ViewPlan
 

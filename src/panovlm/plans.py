@@ -116,9 +116,12 @@ def build_view_plan(
         faces = [(0.0, 0.0), (90.0, 0.0), (-180.0, 0.0), (-90.0, 0.0)]
         if cubemap_poles:
             faces += [(0.0, 90.0), (0.0, -90.0)]
-        views = [_tile(y, p, 90.0, size) for y, p in faces]
-        overlap_ratio = 0.0
-        params.update(fov_deg=90.0, cubemap_poles=cubemap_poles)
+        if fov_deg < 90.0:
+            raise ValueError(f"cubemap faces need fov_deg >= 90 to cover the sphere, got {fov_deg}")
+        # Faces wider than 90 degrees overlap their neighbours by (fov - 90) degrees (the overlap loss needs it).
+        views = [_tile(y, p, fov_deg, size) for y, p in faces]
+        overlap_ratio = (fov_deg - 90.0) / fov_deg
+        params.update(cubemap_poles=cubemap_poles)
     elif strategy == "sliding_window":
         step = fov_deg * (1.0 - overlap_ratio)
         n = max(1, math.ceil(360.0 / step - 1e-9))

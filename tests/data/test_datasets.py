@@ -194,3 +194,20 @@ def test_conversations_per_image_merges_turns_in_order(tmp_path):
     assert len(split) == 3
     with pytest.raises(ValueError, match="max_turns"):
         conversations_per_image(rows, max_turns=0)
+
+
+def test_conversations_per_image_keeps_copyable_answers_apart(tmp_path):
+    from panovlm.data.datasets import Sample, conversations_per_image
+
+    def sample(question, answer, i):
+        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return Sample(image_path=tmp_path / "a.png", messages=messages, sample_id=f"s{i}", references=[answer],
+                      meta={"url": "a.png", "query": question})
+
+    rows = [sample("scene", "A small blue triangle behind and a large red circle in front.", 0),
+            sample("behind?", "a small blue triangle", 1), sample("front?", "a large red circle", 2),
+            sample("left?", "nothing", 3), sample("above?", "nothing", 4), sample("below?", "a small blue star", 5)]
+    merged = conversations_per_image(rows)
+    # The caption contains two answers and moves out first; the two "nothing"s copy each other.
+    assert [m.sample_id for m in merged] == ["s1+s2+s4+s5", "s0+s3"]
+    assert [m.sample_id for m in conversations_per_image(rows, max_turns=3)] == ["s1+s2+s4", "s5", "s0+s3"]

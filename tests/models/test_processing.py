@@ -46,10 +46,14 @@ def test_training_example_delegates_to_fusion(processor):
     assert processor.training_example(messages) == expected
 
 
-def test_settings_follow_the_model_config():
-    config = tiny_config(test=True, crop_strategy="e2p", overlap_ratio=0.25)
+@pytest.mark.parametrize("settings", [{"crop_strategy": "e2p", "overlap_ratio": 0.25},
+                                      {"crop_strategy": "cubemap", "fov_deg": 120.0, "cubemap_poles": True}])
+def test_settings_follow_the_model_config(settings, tmp_path):
+    config = tiny_config(test=True, **settings)
     processor = PanoLLaVaProcessor.from_model_config(config, tiny_processor(test=True).tokenizer)
     assert processor.view_plan == config.view_plan()
+    processor.save_pretrained(tmp_path)
+    assert PanoLLaVaProcessor.from_pretrained(tmp_path).view_plan == config.view_plan()
 
 
 def test_save_load_round_trip(processor, tmp_path):

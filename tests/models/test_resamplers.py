@@ -41,7 +41,7 @@ def test_unknown_name_lists_valid_names() -> None:
 
 
 def test_unknown_option_lists_valid_options() -> None:
-    with pytest.raises(ValueError, match=r"\['num_queries'\].*'mlp'.*\['depth', 'dropout', 'hidden_dim', 'pool', 'use_ln'\]"):
+    with pytest.raises(ValueError, match=r"\['num_queries'\].*'mlp'.*\['depth', 'dropout', 'hidden_dim', 'pool', 'pool_mode', 'use_ln'\]"):
         build_resampler("mlp", 8, 8, GRID, num_queries=4)
 
 
@@ -72,15 +72,22 @@ def test_wrong_token_count_is_refused() -> None:
         resampler(torch.randn(2, 15, 8))
 
 
-def test_mlp_pool_averages_grid_cells() -> None:
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_mlp_pool_reduces_grid_cells(mode: str) -> None:
     torch.manual_seed(0)
-    resampler = build_resampler("mlp", 4, 6, (4, 6), depth=1, pool=2)
+    resampler = build_resampler("mlp", 4, 6, (4, 6), depth=1, pool=2, pool_mode=mode)
     assert resampler.output_grid == (2, 3) and resampler.num_tokens == 6
     x = torch.randn(2, 24, 4)
     grid = x.view(2, 4, 6, 4)  # (N, gh, gw, D)
-    cell = grid[:, 2:4, 2:4].mean(dim=(1, 2))  # row 1, column 1 of the pooled grid
+    block = grid[:, 2:4, 2:4].flatten(1, 2)  # (N, 4, D): row 1, column 1 of the pooled grid
+    cell = block.mean(dim=1) if mode == "avg" else block.amax(dim=1)
     expected = resampler.mlp(cell)  # depth 1 = one Linear
     torch.testing.assert_close(resampler(x)[:, 1 * 3 + 1], expected)
+
+
+def test_mlp_pool_mode_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"pool_mode must be one of \['avg', 'max'\], got 'mean'"):
+        build_resampler("mlp", 8, 8, GRID, pool=2, pool_mode="mean")
 
 
 def test_mlp_pool_must_divide_grid() -> None:

@@ -120,9 +120,11 @@ def _stage(**kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class StageSet:
-    """The three stages. Defaults: the tiny preset on a 2-core CPU (quickstart: 240 panoramas -> 90 vision
-    steps of 8 panoramas, then 6 + 8 epochs of 30 caption steps of 8 per-image conversations, about
-    6 minutes idle; tiny.yaml turns on ``data.conversations: per_image``).
+    """The three stages. Defaults: the tiny preset on a 2-core CPU (quickstart: 400 panoramas -> 100 vision
+    steps of 8 panoramas, then 2 + 3 epochs of about 100 caption steps of 8 conversations (per image:
+    the scene caption, and the direction questions together), about 6 minutes idle; tiny.yaml turns on
+    ``data.conversations: per_image``). Many panoramas seen a few times, not few seen many times: with
+    240 panoramas and 14 epochs the LM memorised the training answers (docs/training.md).
 
     The tiny encoder and LM start from random weights, which changes what each stage can train:
     the overlap loss shapes the encoder first (vision stage); a frozen random LM gives the
@@ -132,11 +134,11 @@ class StageSet:
     in the resampler stage, LM (or its LoRA adapters) trained in finetune.
     """
 
-    vision: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=32, unfreeze_last_n_vision_blocks=-1)
-    resampler: StageConfig = _stage(epochs=6, batch_size=8, lr=2e-3, max_text_length=320,
+    vision: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=32, unfreeze_last_n_vision_blocks=-1)
+    resampler: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=320,
                                     unfreeze_last_n_vision_blocks=-1,
                                     train=("resampler", "projector", "language_model"))
-    finetune: StageConfig = _stage(epochs=8, batch_size=8, lr=1e-3, max_text_length=320,
+    finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=320,
                                    unfreeze_last_n_vision_blocks=-1)
 
     def get(self, stage: str) -> StageConfig:
@@ -188,7 +190,7 @@ class LoggingSettings:
 class QuickstartSettings:
     """Sizes used by ``panovlm quickstart``."""
 
-    train: int = 240
+    train: int = 400
     val: int = 24
     test: int = 48
     size: tuple[int, int] = (512, 256)  # ERP width, height: 128 px per 90-degree view, the tiny views' resolution

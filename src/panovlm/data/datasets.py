@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +237,12 @@ def conversations_per_image(samples: Iterable[Sample], max_turns: int | None = N
     One image's questions become the turns of one conversation, in file order (the system message is
     kept once), so one encoding of the views supervises every answer. ``max_turns`` splits longer
     groups into several conversations. Used for training; evaluation keeps one sample per question.
+
+    No two turns of a conversation may copy each other: an answer that contains another (whole
+    words, case-insensitive; a scene caption lists every object a direction question asks for)
+    would teach the model to copy text instead of reading the image, and evaluation asks every
+    question alone. The turns that overlap the most others move out until no overlap is left; they
+    form conversations of their own by the same rule.
     """
     if max_turns is not None and max_turns < 1:
         raise ValueError(f"max_turns must be None or an integer >= 1, got {max_turns}")
@@ -244,17 +251,36 @@ def conversations_per_image(samples: Iterable[Sample], max_turns: int | None = N
         groups.setdefault(str(sample.image_path), []).append(sample)
     merged: list[Sample] = []
     for group in groups.values():
-        step = max_turns or len(group)
-        for start in range(0, len(group), step):
-            chunk = group[start:start + step]
-            messages = [m for m in chunk[0].messages if m["role"] == "system"]
-            for sample in chunk:
-                messages += [m for m in sample.messages if m["role"] != "system"]
-            merged.append(Sample(image_path=chunk[0].image_path, messages=messages,
-                                 sample_id="+".join(s.sample_id for s in chunk),
-                                 references=[r for s in chunk for r in s.references],
-                                 meta={"url": chunk[0].meta.get("url"), "turns": len(chunk)}))
+        for turns in _without_copies(group):
+            step = max_turns or len(turns)
+            merged += [_merge(turns[start:start + step]) for start in range(0, len(turns), step)]
     return merged
+
+
+def _without_copies(group: list[Sample]) -> list[list[Sample]]:
+    """Split one image's samples into lists (file order kept) in which no answer contains another."""
+    answers = {id(s): " " + " ".join(re.findall(r"\w+", s.references[-1].lower())) + " " for s in group}
+
+    def copies(a: Sample, b: Sample) -> bool:
+        return a is not b and (answers[id(a)] in answers[id(b)] or answers[id(b)] in answers[id(a)])
+
+    kept, moved = list(group), []
+    while True:
+        degrees = [sum(copies(a, b) for b in kept) for a in kept]
+        if not degrees or max(degrees) == 0:
+            break
+        moved.append(kept.pop(degrees.index(max(degrees))))
+    moved.sort(key=group.index)
+    return [kept] + (_without_copies(moved) if moved else [])
+
+
+def _merge(chunk: list[Sample]) -> Sample:
+    messages = [m for m in chunk[0].messages if m["role"] == "system"]
+    for sample in chunk:
+        messages += [m for m in sample.messages if m["role"] != "system"]
+    return Sample(image_path=chunk[0].image_path, messages=messages, sample_id="+".join(s.sample_id for s in chunk),
+                  references=[r for s in chunk for r in s.references],
+                  meta={"url": chunk[0].meta.get("url"), "turns": len(chunk)})
 
 
 def _log(report: ReadReport) -> None:

@@ -46,7 +46,7 @@ SIGLIP_STD = (0.5, 0.5, 0.5)
 CONFIG_KEYS = (
     "image_size", "crop_strategy", "fov_deg", "overlap_ratio", "normalize", "image_mean", "image_std",
     "anyres_e2p_base_size", "anyres_e2p_tile_size", "anyres_e2p_vit_size", "anyres_e2p_closed_loop",
-    "anyres_e2p_pitch_range", "global_mode", "antialias", "supersample", "max_pixels", "strict_aspect",
+    "anyres_e2p_pitch_range", "global_mode", "cubemap_poles", "antialias", "supersample", "max_pixels", "strict_aspect",
 )
 
 
@@ -61,6 +61,7 @@ class PanoramaImageProcessor(BaseImageProcessor):
         normalize, image_mean, image_std: ``(x / 255 - mean) / std`` per channel when ``normalize``.
         anyres_e2p_*: the seed's AnyRes-E2P parameters (see the module docstring).
         global_mode: ``"squash"`` or ``"letterbox"`` for the AnyRes-E2P global view.
+        cubemap_poles: ``cubemap`` adds the top and bottom faces (6 faces instead of 4).
         antialias: area-prefilter the ERP to each view's resolution before remapping.
         supersample: render at k x the view size and area-average (k = 2: about half the aliasing
             error for about 3x the render time; see benchmarks/projection.py).
@@ -85,6 +86,7 @@ class PanoramaImageProcessor(BaseImageProcessor):
         anyres_e2p_closed_loop: bool = True,
         anyres_e2p_pitch_range: Sequence[float] = (-45.0, 45.0),
         global_mode: str = "squash",
+        cubemap_poles: bool = False,
         antialias: bool = True,
         supersample: int = 1,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -107,6 +109,7 @@ class PanoramaImageProcessor(BaseImageProcessor):
         self.anyres_e2p_closed_loop = bool(anyres_e2p_closed_loop)
         self.anyres_e2p_pitch_range = _pitch_range(anyres_e2p_pitch_range)
         self.global_mode = _choice("global_mode", global_mode, GLOBAL_MODES)
+        self.cubemap_poles = bool(cubemap_poles)
         self.antialias = bool(antialias)
         self.supersample = _positive_int("supersample", supersample)
         self.max_pixels = None if max_pixels is None else _positive_int("max_pixels", max_pixels)
@@ -120,7 +123,7 @@ class PanoramaImageProcessor(BaseImageProcessor):
         self._view_plan = build_view_plan(
             self.crop_strategy, size, self.fov_deg, self.overlap_ratio,
             closed_loop=self.anyres_e2p_closed_loop, pitch_range=tuple(self.anyres_e2p_pitch_range),
-            global_mode=self.global_mode)
+            global_mode=self.global_mode, cubemap_poles=self.cubemap_poles)
         self._projector = Projector(self._view_plan, antialias=self.antialias, supersample=self.supersample)
         mean = np.asarray(self.image_mean, dtype=np.float32)
         std = np.asarray(self.image_std, dtype=np.float32) if self.normalize else np.ones(3, np.float32)

@@ -32,7 +32,7 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful AI assistant specialized in analyzing
 # Which config fields feed which resampler constructor argument (None = use the resampler's default).
 _RESAMPLER_OPTION_FIELDS: dict[str, dict[str, str]] = {
     "mlp": {"hidden_dim": "resampler_hidden_dim", "depth": "resampler_depth", "use_ln": "resampler_use_ln",
-            "dropout": "resampler_dropout", "pool": "resampler_pool"},
+            "dropout": "resampler_dropout", "pool": "resampler_pool", "pool_mode": "resampler_pool_mode"},
     "qformer": {"num_queries": "resampler_num_queries", "num_layers": "resampler_num_layers",
                 "num_heads": "resampler_num_heads"},
     "perceiver": {"num_latents": "resampler_num_queries", "depth": "resampler_depth",
@@ -71,6 +71,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
     resampler_use_ln: bool | None = None
     resampler_dropout: float | None = None
     resampler_pool: int | None = None
+    resampler_pool_mode: str | None = None
     resampler_num_queries: int | None = None
     resampler_num_layers: int | None = None
     resampler_num_heads: int | None = None
@@ -102,6 +103,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
     anyres_e2p_closed_loop: bool = True
     anyres_e2p_pitch_range: list = field(default_factory=lambda: [-45.0, 45.0])
     global_mode: str = "squash"
+    cubemap_poles: bool = False
     image_mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     image_std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     # text / fusion
@@ -179,6 +181,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
             closed_loop=bool(self.anyres_e2p_closed_loop),
             pitch_range=tuple(float(p) for p in self.anyres_e2p_pitch_range),
             global_mode=self.global_mode,
+            cubemap_poles=bool(self.cubemap_poles),
         )
 
     def resampler_options(self) -> dict[str, Any]:

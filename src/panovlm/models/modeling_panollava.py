@@ -22,6 +22,7 @@ from ..geometry import ViewPlan
 from .attention import select_attn_implementation
 from .configuration_panollava import PanoLLaVaConfig
 from .fusion import expand_vision_placeholders
+from .lm_loss import labelled_token_loss, supports_labelled_loss
 from .modeling_outputs import TrainingStageOutput, VisionStageOutput
 from .modeling_parts import (
     PanoLLaVaProjector,
@@ -115,12 +116,14 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        loss_only: bool = False,
         **kwargs: Any,
     ) -> VisionStageOutput | TrainingStageOutput:
         """Stage "vision": overlap loss (needs ``pixel_values``). "resampler"/"finetune": causal LM.
 
         Without ``pixel_values`` and without a placeholder in ``input_ids`` the model is the bare LM
-        (the "blind" baseline of the evaluation).
+        (the "blind" baseline of the evaluation). ``loss_only`` (training, with ``labels``) applies the
+        LM head only at labelled positions (:mod:`.lm_loss`): the same loss, no ``logits``.
         """
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
@@ -136,6 +139,9 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         if position_ids is None and attention_mask is not None and _is_prefill(past_key_values):
             # Left padding: count positions from each sample's first real token, as generate() does.
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        if loss_only and labels is not None and past_key_values is None and supports_labelled_loss(self.language_model):
+            loss = labelled_token_loss(self.language_model, inputs_embeds, attention_mask, position_ids, labels, **kwargs)
+            return TrainingStageOutput(loss=loss, ar_loss=loss)
         out = self.language_model(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
             past_key_values=past_key_values, use_cache=use_cache, labels=labels,

@@ -58,7 +58,8 @@ class PanoLLaVaProcessor(ProcessorMixin):
             image_size=list(config.image_hw), crop_strategy=config.crop_strategy, fov_deg=config.fov_deg,
             overlap_ratio=config.overlap_ratio, image_mean=config.image_mean, image_std=config.image_std,
             anyres_e2p_closed_loop=config.anyres_e2p_closed_loop,
-            anyres_e2p_pitch_range=config.anyres_e2p_pitch_range, global_mode=config.global_mode)
+            anyres_e2p_pitch_range=config.anyres_e2p_pitch_range, global_mode=config.global_mode,
+            cubemap_poles=config.cubemap_poles)
         return cls(image_processor=image_processor, tokenizer=tokenizer, vision_token=config.vision_token,
                    vision_tokens_per_view=config.vision_tokens_per_view, system_prompt=config.system_prompt,
                    max_length=config.max_text_length)

@@ -41,7 +41,10 @@ class PanoVLMModule(L.LightningModule):
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     def forward(self, batch: dict) -> Any:
-        return self.model(**{k: batch[k] for k in _MODEL_INPUTS if k in batch}, stage=self.stage)
+        inputs = {k: batch[k] for k in _MODEL_INPUTS if k in batch}
+        if self.stage != "vision":
+            inputs["loss_only"] = True  # the LM head only where labels are (same loss, no logits)
+        return self.model(**inputs, stage=self.stage)
 
     def _loss(self, output: Any) -> torch.Tensor:
         terms = []

@@ -1,8 +1,12 @@
-"""MLP resampler: optional average pooling of the token grid, then a token-wise MLP.
+"""MLP resampler: optional pooling of the token grid (average or max), then a token-wise MLP.
 
 Shapes: ``(N, gh*gw, Din) -> (N, (gh/pool)*(gw/pool), Dout)``. Pooling needs a grid divisible by
 ``pool``: partial cells at the border would not match the uniform token cells that the ray
 geometry (``geometry.token_centers``) assumes, so they are refused rather than approximated.
+
+Max pooling keeps a small object's features at full strength in its cell, where averaging divides
+them by the cell's area; a random-init encoder (the tiny preset) learns colours and shapes through
+the LM only when the object is not averaged away (docs/training.md, "What the tiny model learns").
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from torch.nn import functional as F
 
 from panovlm.models.resamplers.base import Resampler, check_dropout, check_positive
 
+POOL_MODES = {"avg": F.avg_pool2d, "max": F.max_pool2d}
+
 
 class MLPResampler(Resampler):
-    """``pool`` x ``pool`` average pooling, then (depth-1) x [Linear, LayerNorm, GELU, Dropout] + Linear.
+    """``pool`` x ``pool`` average or max pooling, then (depth-1) x [Linear, LayerNorm, GELU, Dropout] + Linear.
 
     Args:
         hidden_dim: width of the hidden layers; None -> max(in_dim, out_dim).
@@ -23,10 +29,11 @@ class MLPResampler(Resampler):
         use_ln: LayerNorm after every hidden Linear.
         dropout: dropout after every hidden activation.
         pool: pooling factor on both grid axes (1 = keep every token).
+        pool_mode: ``"avg"`` or ``"max"`` over each ``pool`` x ``pool`` cell.
     """
 
     def __init__(self, in_dim: int, out_dim: int, grid_hw: tuple[int, int], *, hidden_dim: int | None = None,
-                 depth: int = 2, use_ln: bool = True, dropout: float = 0.0, pool: int = 1) -> None:
+                 depth: int = 2, use_ln: bool = True, dropout: float = 0.0, pool: int = 1, pool_mode: str = "avg") -> None:
         super().__init__(in_dim, out_dim, grid_hw)
         hidden_dim = max(in_dim, out_dim) if hidden_dim is None else hidden_dim
         check_positive("hidden_dim", hidden_dim)
@@ -37,7 +44,9 @@ class MLPResampler(Resampler):
         if gh % pool or gw % pool:
             valid = [p for p in range(1, min(gh, gw) + 1) if gh % p == 0 and gw % p == 0]
             raise ValueError(f"pool must divide the token grid {self.grid_hw}, got {pool}; valid: {valid}")
-        self.pool = pool
+        if pool_mode not in POOL_MODES:
+            raise ValueError(f"pool_mode must be one of {list(POOL_MODES)}, got {pool_mode!r}")
+        self.pool, self.pool_mode = pool, pool_mode
         self.output_grid = (gh // pool, gw // pool)
         layers: list[nn.Module] = []
         width = in_dim
@@ -58,6 +67,6 @@ class MLPResampler(Resampler):
             n, _, d = x.shape
             gh, gw = self.grid_hw
             grid = x.transpose(1, 2).reshape(n, d, gh, gw)  # (N, Din, gh, gw)
-            grid = F.avg_pool2d(grid, self.pool)  # (N, Din, gh/pool, gw/pool)
+            grid = POOL_MODES[self.pool_mode](grid, self.pool)  # (N, Din, gh/pool, gw/pool)
             x = grid.flatten(2).transpose(1, 2)  # (N, S', Din), row-major
         return self.mlp(x)  # (N, S', Dout)
