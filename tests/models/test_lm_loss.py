@@ -52,3 +52,22 @@ def test_heads_with_extra_scaling_keep_the_full_path():
     assert supports_labelled_loss(model.language_model)
     model.language_model.config.final_logit_softcapping = 30.0
     assert not supports_labelled_loss(model.language_model)
+
+
+def test_loss_only_sees_the_lora_adapters():
+    pytest.importorskip("peft")
+    from panovlm.models.lora import apply_lora
+
+    peft_model = apply_lora(tiny_model(test=True), r=4, alpha=8, dropout=0.0)
+    for name, param in peft_model.named_parameters():
+        if "lora_B" in name:  # B starts at zero; make the adapters change the output
+            torch.nn.init.normal_(param, std=0.2)
+    model = peft_model.get_base_model().eval()
+    ids, mask, labels = _batch(tiny_tokenizer())
+    inputs = {"pixel_values": torch.randn(3, 9, 3, 64, 64), "input_ids": ids, "attention_mask": mask, "labels": labels}
+    with torch.no_grad():
+        full = model(**inputs, stage="finetune").loss
+        sparse = model(**inputs, stage="finetune", loss_only=True).loss
+        with peft_model.disable_adapter():
+            plain = model(**inputs, stage="finetune", loss_only=True).loss
+    assert torch.allclose(sparse, full, atol=1e-6) and abs(sparse - plain) > 1e-4
