@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from panovlm.config.run_config import StageConfig
+from panovlm.config.stage_config import StageConfig
 from panovlm.training.optim import build_optimizer, lr_lambda, param_groups
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from panovlm.config.run_config import StageConfig
+from panovlm.config.stage_config import StageConfig
 from panovlm.training.stages import STAGES, set_trainable, trainable_counts
 
 

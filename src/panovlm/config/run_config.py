@@ -19,10 +19,9 @@ from typing import Any, Literal, get_type_hints
 
 import yaml
 
+from panovlm.config.stage_config import StageSet
 from panovlm.config.typed import ConfigError, check, coerce, from_dict
 
-STAGE_NAMES: tuple[str, ...] = ("vision", "resampler", "finetune")
-MODULE_GROUPS: tuple[str, ...] = ("vision_tower", "resampler", "vicreg_projector", "projector", "language_model")
 STRATEGIES: tuple[str, ...] = (
     "auto", "single_device", "ddp", "ddp_spawn", "ddp_fork", "ddp_find_unused_parameters_true", "fsdp",
     "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3",
@@ -73,77 +72,6 @@ class DataSettings:
         for name in ("max_train_samples", "max_val_samples"):
             value = getattr(self, name)
             check(value is None or value > 0, f"data.{name}", value, "null or an integer > 0")
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    """Hyper-parameters of one stage; ``train`` / loss weights default to the stage table (training.stages)."""
-
-    epochs: int = 1
-    batch_size: int = 8
-    lr: float = 1e-3
-    max_text_length: int = 128  # text tokens per sample (the vision stage reads no text)
-    max_steps: int = -1  # > 0 stops the stage early (smoke tests, benchmarks)
-    warmup_ratio: float = 0.1
-    schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    min_lr_ratio: float = 0.0
-    weight_decay: float = 0.01
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: float | None = 1.0
-    vicreg_loss_weight: float | None = None  # None: the stage table's weight
-    ar_loss_weight: float | None = None
-    train: tuple[str, ...] | None = None  # module groups; None: the stage table's groups
-    unfreeze_last_n_vision_blocks: int = 0  # 0 frozen encoder, N > 0 last N blocks, -1 whole encoder
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "max_text_length", "accumulate_grad_batches"):
-            check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
-        check(self.lr > 0, "lr", self.lr, "a float > 0")
-        check(self.max_steps == -1 or self.max_steps >= 1, "max_steps", self.max_steps, "-1 or an integer >= 1")
-        check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a float in [0, 1)")
-        check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "a float in [0, 1]")
-        check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a float >= 0")
-        clip = self.gradient_clip_val
-        check(clip is None or clip > 0, "gradient_clip_val", clip, "null or a float > 0")
-        for name in ("vicreg_loss_weight", "ar_loss_weight"):
-            value = getattr(self, name)
-            check(value is None or value >= 0, name, value, "null or a float >= 0")
-        for group in self.train or ():
-            check(group in MODULE_GROUPS, "train", self.train, f"module groups from {list(MODULE_GROUPS)}")
-        n = self.unfreeze_last_n_vision_blocks
-        check(n >= -1, "unfreeze_last_n_vision_blocks", n, "-1 (whole encoder), 0 (frozen) or N > 0")
-
-
-def _stage(**kw: Any) -> Any:
-    return field(default_factory=lambda: StageConfig(**kw))
-
-
-@dataclass(frozen=True)
-class StageSet:
-    """The three stages. Defaults: the tiny preset on a 2-core CPU (quickstart: 400 panoramas -> 100 vision
-    steps of 8 panoramas, then 2 + 3 epochs of about 100 caption steps of 8 conversations (per image:
-    the scene caption, and the direction questions together), about 6 minutes idle; tiny.yaml turns on
-    ``data.conversations: per_image``). Many panoramas seen a few times, not few seen many times: with
-    240 panoramas and 14 epochs the LM memorised the training answers (docs/training.md).
-
-    The tiny encoder and LM start from random weights, which changes what each stage can train:
-    the overlap loss shapes the encoder first (vision stage); a frozen random LM gives the
-    alignment nothing to align to, so the tiny resampler stage trains the LM and the encoder too,
-    and finetune keeps training everything (the caption loss is the only teacher of colours and
-    shapes). With pretrained parts (default.yaml) the table's defaults apply: encoder and LM frozen
-    in the resampler stage, LM (or its LoRA adapters) trained in finetune.
-    """
-
-    vision: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=32, unfreeze_last_n_vision_blocks=-1)
-    resampler: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=320,
-                                    unfreeze_last_n_vision_blocks=-1,
-                                    train=("resampler", "projector", "language_model"))
-    finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=320,
-                                   unfreeze_last_n_vision_blocks=-1)
-
-    def get(self, stage: str) -> StageConfig:
-        check(stage in STAGE_NAMES, "stage", stage, f"one of {list(STAGE_NAMES)}")
-        return getattr(self, stage)
 
 
 @dataclass(frozen=True)

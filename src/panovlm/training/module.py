@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from panovlm.config.run_config import StageConfig
+from panovlm.config.stage_config import StageConfig
 from panovlm.training.optim import build_optimizer
 from panovlm.training.stages import loss_weights
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from panovlm.config.run_config import StageConfig
+from panovlm.config.stage_config import StageConfig
 
 _NO_DECAY_MARKERS = ("norm", "bias", "ln_", "layernorm", "embedding_norm")
 

@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from panovlm.config.run_config import STAGE_NAMES, RunConfig, apply_overrides
+from panovlm.config.run_config import RunConfig, apply_overrides
+from panovlm.config.stage_config import STAGE_NAMES
 from panovlm.training.state import RunState
 
 logger = logging.getLogger(__name__)

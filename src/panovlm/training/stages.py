@@ -14,7 +14,7 @@ what trains. Module groups are the model's attribute names (``docs/architecture.
 otherwise the full LM. The encoder is frozen unless the stage config unfreezes its last N blocks
 (``unfreeze_last_n_vision_blocks=N``) or all of it (``-1``). The tiny preset starts from random
 weights, so its run config unfreezes the whole encoder in the vision and resampler stages (see
-``panovlm.config.run_config.StageSet``).
+``panovlm.config.stage_config.StageSet``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from panovlm.config.run_config import STAGE_NAMES, StageConfig
+from panovlm.config.stage_config import STAGE_NAMES, StageConfig
 
 logger = logging.getLogger(__name__)
 
