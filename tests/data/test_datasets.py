@@ -196,6 +196,33 @@ def test_conversations_per_image_merges_turns_in_order(tmp_path):
         conversations_per_image(rows, max_turns=0)
 
 
+def test_shuffle_turns_permutes_whole_questions_of_merged_conversations(tmp_path):
+    import random
+
+    from panovlm.data.datasets import Sample, conversations_per_image, shuffle_turns
+
+    def sample(question, answer, i):
+        messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": question},
+                    {"role": "assistant", "content": answer}]
+        return Sample(image_path=tmp_path / "a.png", messages=messages, sample_id=f"s{i}", references=[answer],
+                      meta={"url": "a.png", "query": question})
+
+    merged, = conversations_per_image([sample(f"q{i}", f"r{i}", i) for i in range(3)])
+    orders = set()
+    for seed in range(40):
+        shuffled = shuffle_turns(merged, random.Random(seed))
+        contents = [m["content"] for m in shuffled.messages]
+        assert contents[0] == "sys" and [m["role"] for m in shuffled.messages[1:]] == ["user", "assistant"] * 3
+        questions = contents[1::2]
+        assert contents[2::2] == [q.replace("q", "r") for q in questions]  # every answer stays with its question
+        assert shuffled.references == contents[2::2]
+        orders.add(tuple(questions))
+    assert len(orders) == 6  # all 3! orders occur
+    assert merged.messages[1]["content"] == "q0"  # the input is not modified
+    single = sample("q", "r", 9)
+    assert shuffle_turns(single, random.Random(0)) is single
+
+
 def test_conversations_per_image_keeps_copyable_answers_apart(tmp_path):
     from panovlm.data.datasets import Sample, conversations_per_image
 

@@ -187,3 +187,28 @@ def test_cli_writes_the_set(tmp_path):
     assert cli_main(["synth", "--out", str(out), "--train", "2", "--val", "1", "--test", "1", "--size", "64x32"]) == 0
     assert {p.name for p in out.iterdir()} == {"images", "train.csv", "val.csv", "test.csv"}
     assert cv2.imread(str(out / "images" / "train_00001.png")).shape == (32, 64, 3)
+
+
+def test_plain_level_keeps_the_objects_on_one_grey(tmp_path):
+    plain = generate_panoshapes(tmp_path / "p", train=4, val=0, test=0, seed=7, size=(W, H), backgrounds="plain")
+    varied = generate_panoshapes(tmp_path / "v", train=4, val=0, test=0, seed=7, size=(W, H))
+    plain_rows, varied_rows = _rows(plain["train"]), _rows(varied["train"])
+    assert [r["objects"] for r in plain_rows] == [r["objects"] for r in varied_rows]
+    for i in range(4):
+        image = cv2.imread(str(plain["images"] / f"train_{i:05d}.png"))[..., ::-1]  # BGR -> RGB
+        objects = json.loads(next(r["objects"] for r in plain_rows if r["url"].endswith(f"train_{i:05d}.png")))
+        on_object = np.zeros((H, W), dtype=bool)
+        for obj in objects:
+            on_object |= _colour_mask(image, obj["colour"])
+        assert on_object.any()
+        assert np.all(image[~on_object] == 128)
+
+
+def test_unknown_background_level_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match=r"backgrounds must be one of \['varied', 'plain'\], got 'noisy'"):
+        generate_panoshapes(tmp_path, train=1, val=0, test=0, backgrounds="noisy")
+    out = tmp_path / "cli"
+    args = ["synth", "--out", str(out), "--train", "1", "--val", "0", "--test", "0", "--size", "64x32", "--backgrounds", "plain"]
+    assert cli_main(args) == 0
+    pixels = cv2.imread(str(out / "images" / "train_00000.png"))[..., ::-1].reshape(-1, 3)  # BGR -> RGB
+    assert {tuple(int(v) for v in p) for p in np.unique(pixels, axis=0)} <= {(128, 128, 128), *COLOURS.values()}

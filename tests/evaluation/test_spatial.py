@@ -78,3 +78,22 @@ def test_unlabelled_rows_are_ignored_and_bad_labels_rejected():
         direction_scores(["x"], [{"objects": [], "target_direction": "north"}])
     with pytest.raises(ValueError, match="2 label rows"):
         direction_scores(["x"], [{}, {}])
+
+
+def test_attribute_accuracies_credit_partial_answers():
+    objects = [{"colour": "green", "shape": "star", "size": "large", "direction": "behind"}]
+    behind, empty = {"objects": objects, "target_direction": "behind"}, {"objects": objects, "target_direction": "above"}
+    scores = direction_scores(["a small green circle", "a red star", "nothing", "a blue square"],
+                              [behind, behind, behind, empty])
+    assert scores["direction_accuracy"] == 0.0
+    assert scores["colour_accuracy"] == pytest.approx(1 / 3) and scores["shape_accuracy"] == pytest.approx(1 / 3)
+    assert scores["presence_accuracy"] == pytest.approx(2 / 4)
+    # Two objects in one answer are not credited with either attribute.
+    both = direction_scores(["a green star and a red circle"], [behind])
+    assert both["colour_accuracy"] == 0.0 and both["shape_accuracy"] == 0.0
+
+
+def test_a_constant_object_answer_scores_near_chance_per_attribute():
+    rows = [r for r in _rows(200) if r["target_direction"]]
+    scores = direction_scores(["a small red circle"] * len(rows), _metas(rows))
+    assert 0.08 < scores["colour_accuracy"] < 0.26 and 0.15 < scores["shape_accuracy"] < 0.35, scores

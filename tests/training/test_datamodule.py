@@ -73,3 +73,17 @@ def test_missing_data_file_names_the_path(tmp_path, test_processor):
 def test_collate_needs_a_pad_token(test_processor):
     with pytest.raises(ValueError, match="pad token"):
         Collator(None, test_processor.image_processor.view_plan)
+
+
+def test_merged_questions_are_reshuffled_in_training_and_fixed_in_validation(panoshapes_dir, test_processor):
+    data = PanoramaDataModule(_config(panoshapes_dir, "data.conversations=per_image"), "resampler", test_processor,
+                              "<|vision|>", None)
+    data.setup("fit")
+    index = max(range(len(data.train_set)), key=lambda i: data.train_set.samples[i].meta["turns"])
+    assert data.train_set.samples[index].meta["turns"] >= 3
+    train_orders = {tuple(data.train_set[index]["input_ids"].tolist()) for _ in range(20)}
+    assert len(train_orders) > 1
+    assert data.train_set.turn_seed is None and data.val_set.turn_seed is not None
+    val = data.val_set
+    first = [val[i]["input_ids"].tolist() for i in range(len(val))]
+    assert first == [val[i]["input_ids"].tolist() for i in range(len(val))]

@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_run_config(args.config or DEFAULT_CONFIG, overrides=list(args.overrides))
     qs = config.quickstart
     data_dir = out / "data"
-    logger.info("1/5 synthesising PanoShapes into %s", data_dir)
+    logger.info("1/5 synthesising PanoShapes (%s backgrounds) into %s", qs.backgrounds, data_dir)
     generate_panoshapes(data_dir, train=args.train or qs.train, val=qs.val, test=args.test or qs.test,
-                        seed=args.seed, size=qs.size)
+                        seed=args.seed, size=qs.size, backgrounds=qs.backgrounds)
     config = config.with_data_dir(data_dir).with_seed(args.seed)
 
     logger.info("2/5 training the three stages of the tiny preset")
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(metrics: dict, blind: dict, example: dict, seconds: float) -> dict:
-    keys = ("direction_f1", "CIDEr", "Bleu_4", "METEOR", "ROUGE_L")
+    keys = ("direction_f1", "colour_accuracy", "shape_accuracy", "presence_accuracy", "CIDEr", "Bleu_4", "METEOR",
+            "ROUGE_L")
     return {
         "seconds": round(seconds, 1),
         "with_images": {k: metrics.get(k) for k in keys},
@@ -90,10 +91,10 @@ def _render(summary: dict, out: Path) -> str:
         "",
         f"PanoVLM quickstart finished in {summary['seconds']:.0f} s. Outputs in {out}/",
         "",
-        f"{'metric':<14}{'with images':>14}{'blind (no image)':>18}",
+        f"{'metric':<18}{'with images':>14}{'blind (no image)':>18}",
     ]
     for key, value in summary["with_images"].items():
-        lines.append(f"{key:<14}{_fmt(value):>14}{_fmt(summary['blind'][key]):>18}")
+        lines.append(f"{key:<18}{_fmt(value):>14}{_fmt(summary['blind'][key]):>18}")
     ex = summary["example"]
     lines += ["", f"Example: {ex['image']}", f"  Q: {ex['query']}", f"  A: {ex['prediction']}",
               f"  reference: {ex['reference']}", ""]

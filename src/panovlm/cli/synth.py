@@ -8,6 +8,8 @@ import logging
 import time
 from pathlib import Path
 
+from panovlm.data.synth_render import BACKGROUND_LEVELS
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed; same seed -> byte-identical files (default: 0)")
     parser.add_argument("--size", type=_size, default=(512, 256),
                         help="ERP size WIDTHxHEIGHT, 2:1 (default: 512x256)")
+    parser.add_argument("--backgrounds", choices=BACKGROUND_LEVELS, default="varied",
+                        help="varied: smooth random backgrounds (default); plain: one grey, the easy level")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     paths = generate_panoshapes(args.out, train=args.train, val=args.val, test=args.test, seed=args.seed,
-                                size=args.size)
+                                size=args.size, backgrounds=args.backgrounds)
     rows = {split: _count_rows(paths[split]) for split in ("train", "val", "test")}
     logger.info(
-        "PanoShapes %dx%d: %d/%d/%d panoramas, %d/%d/%d rows (train/val/test), seed %d, in %.1f s -> %s",
-        *args.size, args.train, args.val, args.test, rows["train"], rows["val"], rows["test"], args.seed,
+        "PanoShapes %dx%d (%s backgrounds): %d/%d/%d panoramas, %d/%d/%d rows (train/val/test), seed %d, in %.1f s -> %s",
+        *args.size, args.backgrounds, args.train, args.val, args.test, rows["train"], rows["val"], rows["test"], args.seed,
         time.monotonic() - start, args.out,
     )
     return 0

@@ -116,13 +116,22 @@ class LoggingSettings:
 
 @dataclass(frozen=True)
 class QuickstartSettings:
-    """Sizes used by ``panovlm quickstart``."""
+    """Data sizes and level used by ``panovlm quickstart``."""
 
     train: int = 400
     val: int = 24
     test: int = 48
     size: tuple[int, int] = (512, 256)  # ERP width, height: 128 px per 90-degree view, the tiny views' resolution
     eval_batch_size: int = 16
+    # PanoShapes background level: a random-init encoder learns the objects within the quickstart's
+    # budget only on the plain level (docs/training.md, section 3).
+    backgrounds: str = "plain"
+
+    def __post_init__(self) -> None:
+        from panovlm.data.synth_render import BACKGROUND_LEVELS
+
+        check(self.backgrounds in BACKGROUND_LEVELS, "quickstart.backgrounds", self.backgrounds,
+              f"one of {list(BACKGROUND_LEVELS)}")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ Relative image paths resolve against ``image_root`` (default: the folder of the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -278,9 +280,34 @@ def _merge(chunk: list[Sample]) -> Sample:
     messages = [m for m in chunk[0].messages if m["role"] == "system"]
     for sample in chunk:
         messages += [m for m in sample.messages if m["role"] != "system"]
+    # Each merged sample is one unit of turns; shuffle_turns permutes whole units, never inside one.
+    units = [[len([m for m in s.messages if m["role"] != "system"]), len(s.references)] for s in chunk]
     return Sample(image_path=chunk[0].image_path, messages=messages, sample_id="+".join(s.sample_id for s in chunk),
                   references=[r for s in chunk for r in s.references],
-                  meta={"url": chunk[0].meta.get("url"), "turns": len(chunk)})
+                  meta={"url": chunk[0].meta.get("url"), "turns": len(chunk), "turn_units": units})
+
+
+def shuffle_turns(sample: Sample, rng: random.Random | None = None) -> Sample:
+    """A merged conversation (:func:`conversations_per_image`) with its merged questions in random order.
+
+    The questions of one image are independent, so their file order carries no meaning, but a fixed
+    order is a shortcut: PanoShapes lists the occupied directions first, in a fixed direction order,
+    and a model trained on that order answers "the first object" to whatever is asked first (which
+    is how evaluation asks every question). Other samples are returned unchanged. ``rng`` defaults
+    to the ``random`` module (seeded per worker by the data loader).
+    """
+    units = sample.meta.get("turn_units")
+    if not units or len(units) < 2:
+        return sample
+    system = [m for m in sample.messages if m["role"] == "system"]
+    turns, references = [m for m in sample.messages if m["role"] != "system"], list(sample.references)
+    chunks, starts = [], [0, 0]
+    for n_messages, n_references in units:
+        chunks.append((turns[starts[0]:starts[0] + n_messages], references[starts[1]:starts[1] + n_references]))
+        starts = [starts[0] + n_messages, starts[1] + n_references]
+    (rng or random).shuffle(chunks)
+    return dataclasses.replace(sample, messages=system + [m for c in chunks for m in c[0]],
+                               references=[r for c in chunks for r in c[1]])
 
 
 def _log(report: ReadReport) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from panovlm.data.synth_render import COLOURS, SHAPES, SIZES, ShapeObject, render_panorama
+from panovlm.data.synth_render import COLOURS, SHAPES, SIZES, ShapeObject, check_background_level, render_panorama
 from panovlm.geometry import great_circle_deg, wrap_yaw
 
 DIRECTIONS: tuple[str, ...] = ("front", "right", "behind", "left", "above", "below")
@@ -159,7 +159,8 @@ def _panorama_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), SPLITS.index(split), int(index)])
 
 
-def generate_split(out_dir: Path, split: str, count: int, seed: int, size: tuple[int, int]) -> Path:
+def generate_split(out_dir: Path, split: str, count: int, seed: int, size: tuple[int, int],
+                   backgrounds: str = "varied") -> Path:
     """Render ``count`` panoramas into ``out_dir/images`` and write ``out_dir/<split>.csv``."""
     width, height = size
     image_dir = out_dir / "images"
@@ -168,7 +169,7 @@ def generate_split(out_dir: Path, split: str, count: int, seed: int, size: tuple
     for index in range(count):
         rng = _panorama_rng(seed, split, index)
         objects = sample_scene(rng)
-        image, _ = render_panorama(objects, width, height, rng)
+        image, _ = render_panorama(objects, width, height, rng, backgrounds)
         name = f"{split}_{index:05d}.png"
         if not cv2.imwrite(str(image_dir / name), np.ascontiguousarray(image[..., ::-1])):  # RGB -> BGR
             raise OSError(f"could not write {image_dir / name}")
@@ -182,18 +183,22 @@ def generate_split(out_dir: Path, split: str, count: int, seed: int, size: tuple
 
 
 def generate_panoshapes(out_dir: str | Path, train: int, val: int, test: int, seed: int = 0,
-                        size: str | tuple[int, int] = (512, 256)) -> dict[str, Path]:
+                        size: str | tuple[int, int] = (512, 256), backgrounds: str = "varied") -> dict[str, Path]:
     """Generate PanoShapes into ``out_dir``; returns ``{"train": csv, "val": csv, "test": csv, "images": dir}``.
 
-    Same arguments -> byte-identical CSVs and PNGs.
+    ``backgrounds``: one of ``BACKGROUND_LEVELS`` ("varied": smooth random backgrounds, the default;
+    "plain": one grey for every panorama, the easy level). Same arguments -> byte-identical CSVs and
+    PNGs; the objects of panorama ``i`` do not depend on ``backgrounds`` (the query wording may).
     """
+    check_background_level(backgrounds)
     counts = {"train": train, "val": val, "test": test}
     for split, count in counts.items():
         if int(count) < 0:
             raise ValueError(f"{split} must be a panorama count >= 0, got {count}")
     out = Path(out_dir)
     resolved = parse_size(size)
-    paths = {split: generate_split(out, split, int(count), seed, resolved) for split, count in counts.items()}
+    paths = {split: generate_split(out, split, int(count), seed, resolved, backgrounds)
+             for split, count in counts.items()}
     paths["images"] = out / "images"
     return paths
 

@@ -34,6 +34,10 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 # Angular radius (degrees) of the circle circumscribing the shape.
 SIZES: dict[str, float] = {"small": 13.0, "large": 22.0}
 BACKGROUNDS: tuple[str, ...] = ("sky_ground", "waves", "checker", "blobs")
+# Background levels: "varied" draws one of BACKGROUNDS per panorama; "plain" is one neutral grey for
+# every panorama, the easy level on which a random-init model learns in CPU minutes (docs/training.md).
+BACKGROUND_LEVELS: tuple[str, ...] = ("varied", "plain")
+PLAIN_GREY = 128.0
 
 
 @dataclass(frozen=True)
@@ -206,11 +210,23 @@ def _object_window(obj: ShapeObject, width: int, height: int) -> tuple[slice, np
     return rows, np.arange(first, last + 1) % width  # wraps across the seam
 
 
-def render_panorama(objects: list[ShapeObject], width: int, height: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Render a scene: returns the ERP image ``(H, W, 3)`` uint8 RGB and the background kind."""
+def check_background_level(level: str) -> str:
+    if level not in BACKGROUND_LEVELS:
+        raise ValueError(f"backgrounds must be one of {list(BACKGROUND_LEVELS)}, got {level!r}")
+    return level
+
+
+def render_panorama(objects: list[ShapeObject], width: int, height: int, rng: np.random.Generator,
+                    backgrounds: str = "varied") -> tuple[np.ndarray, str]:
+    """Render a scene: returns the ERP image ``(H, W, 3)`` uint8 RGB and the background kind.
+
+    ``backgrounds="plain"`` draws nothing from ``rng`` for the background (kind ``"plain"``).
+    """
     rays = erp_rays(width, height)  # (H, W, 3)
-    background, kind = render_background(width, height, rng)
+    if check_background_level(backgrounds) == "plain":
+        background, kind = np.full((height, width, 3), PLAIN_GREY, np.float32), "plain"
+    else:
+        background, kind = render_background(width, height, rng)
     image = np.clip(background, 0.0, 255.0).astype(np.uint8)
     for obj in objects:
         rows, cols = _object_window(obj, width, height)

@@ -23,6 +23,12 @@ constant "nothing" has recall 0 and F1 0; a constant object matches about 1 of 2
 listing every object everywhere has precision near 0. **per_direction_accuracy[d]** is the share of
 direction queries about an occupied direction ``d`` whose predicted triple set equals the truth
 exactly; **empty_direction_accuracy** is the share of empty-direction queries answered with no object.
+
+Per-attribute accuracies show partial learning that the all-or-nothing triple hides. Over direction
+queries about an occupied direction, **colour_accuracy** / **shape_accuracy** is the share whose answer
+names exactly one object and that object has the true colour / shape (chance 1/6 and 1/4 for a model
+that guesses an object uniformly); **presence_accuracy** is the share of all direction queries where
+the answer names an object exactly when the direction is occupied.
 """
 
 from __future__ import annotations
@@ -113,6 +119,17 @@ def _f1(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+def _attribute_hits(hits: dict[str, list[int]], predicted: set[Triple], truth: set[Triple]) -> None:
+    """Append this direction query's colour / shape / presence outcomes (see the module docstring)."""
+    hits["presence"].append(int(bool(predicted) == bool(truth)))
+    if not truth:
+        return
+    (true_colour, true_shape, _), = truth  # a direction holds at most one object
+    only = next(iter(predicted)) if len(predicted) == 1 else None
+    hits["colour"].append(int(only is not None and only[0] == true_colour))
+    hits["shape"].append(int(only is not None and only[1] == true_shape))
+
+
 def has_spatial_labels(samples_meta: Sequence[Mapping]) -> bool:
     """True when any row carries PanoShapes' ``objects`` label."""
     return any(meta and meta.get("objects") not in (None, "") for meta in samples_meta)
@@ -124,7 +141,8 @@ def direction_scores(predictions: Sequence[str], samples_meta: Sequence[Mapping]
     Rows without an ``objects`` label are ignored. Returns ``direction_f1``, ``direction_precision``,
     ``direction_recall``, ``scene_f1`` (scene queries only), ``query_f1`` (direction queries only),
     ``per_direction_accuracy`` ({direction: accuracy}, occupied directions only),
-    ``direction_accuracy`` (mean over those queries), ``empty_direction_accuracy`` and counts;
+    ``direction_accuracy`` (mean over those queries), ``empty_direction_accuracy``,
+    ``colour_accuracy``, ``shape_accuracy``, ``presence_accuracy`` and counts;
     see the module docstring for the definitions.
     """
     if len(predictions) != len(samples_meta):
@@ -132,6 +150,7 @@ def direction_scores(predictions: Sequence[str], samples_meta: Sequence[Mapping]
     counts = {"scene": [0, 0, 0], "query": [0, 0, 0]}
     hits: dict[str, list[int]] = {d: [] for d in DIRECTIONS}
     empty_hits: list[int] = []
+    attribute_hits: dict[str, list[int]] = {"colour": [], "shape": [], "presence": []}
     for prediction, meta in zip(predictions, samples_meta, strict=True):
         if not meta or meta.get("objects") in (None, ""):
             continue
@@ -142,6 +161,7 @@ def direction_scores(predictions: Sequence[str], samples_meta: Sequence[Mapping]
         kind[2] += len(truth - predicted)
         if target:
             (hits[target] if truth else empty_hits).append(int(predicted == truth))
+            _attribute_hits(attribute_hits, predicted, truth)
     total = [a + b for a, b in zip(counts["scene"], counts["query"], strict=True)]
     overall = _f1(*total)
     occupied = [h for d in DIRECTIONS for h in hits[d]]
@@ -154,6 +174,7 @@ def direction_scores(predictions: Sequence[str], samples_meta: Sequence[Mapping]
         "per_direction_accuracy": {d: sum(h) / len(h) for d, h in hits.items() if h},
         "direction_accuracy": sum(occupied) / len(occupied) if occupied else None,
         "empty_direction_accuracy": sum(empty_hits) / len(empty_hits) if empty_hits else None,
+        **{f"{name}_accuracy": sum(h) / len(h) if h else None for name, h in attribute_hits.items()},
         "num_direction_queries": len(occupied) + len(empty_hits),
         "num_scene_queries": sum(1 for m in samples_meta if m and m.get("objects") not in (None, ""))
         - len(occupied) - len(empty_hits),

@@ -13,6 +13,7 @@ logged with its file and row and counted in the batch (``batch["skipped"]``, log
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,18 @@ IGNORE_INDEX = -100
 
 
 class PanoramaDataset(Dataset):
-    """Samples -> dicts of ``pixel_values`` (V, 3, S, S), ``input_ids`` (T,), ``labels`` (T,), or None if bad."""
+    """Samples -> dicts of ``pixel_values`` (V, 3, S, S), ``input_ids`` (T,), ``labels`` (T,), or None if bad.
+
+    Merged conversations get their questions in a new random order at every access
+    (``turn_seed=None``, training) or in one fixed shuffled order per sample (``turn_seed`` given,
+    validation): see :func:`panovlm.data.datasets.shuffle_turns`.
+    """
 
     def __init__(self, samples: Sequence[Any], processor: Any, max_length: int, vision_token: str,
-                 system_prompt: str | None, strict: bool = False, with_text: bool = True) -> None:
+                 system_prompt: str | None, strict: bool = False, with_text: bool = True,
+                 turn_seed: int | None = None) -> None:
         self.samples = list(samples)
+        self.turn_seed = turn_seed
         self.with_text = with_text
         self.processor = processor
         self.max_length = max_length
@@ -44,9 +52,11 @@ class PanoramaDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict | None:
+        from panovlm.data.datasets import shuffle_turns
         from panovlm.models.fusion import build_training_example
 
-        sample = self.samples[index]
+        rng = None if self.turn_seed is None else random.Random(self.turn_seed * 1_000_003 + index)
+        sample = shuffle_turns(self.samples[index], rng)
         try:
             pixel_values = self.processor.image_processor(sample.image_path)  # (V, 3, S, S)
             if not self.with_text:
@@ -134,7 +144,7 @@ class PanoramaDataModule(L.LightningDataModule):
                                     f"file {name!r}); generate PanoShapes with `panovlm synth --out DIR`")
         return path
 
-    def _dataset(self, name: str, limit: int | None) -> PanoramaDataset:
+    def _dataset(self, name: str, limit: int | None, turn_seed: int | None) -> PanoramaDataset:
         from panovlm.data.datasets import conversations_per_image, read_samples
 
         samples, report = read_samples(self._path(name), strict=self.config.data.strict)
@@ -148,12 +158,13 @@ class PanoramaDataModule(L.LightningDataModule):
             raise ValueError(f"data file {self._path(name)} has no usable samples ({report.summary()})")
         # The vision stage's loss reads only the views, so its samples are not tokenised (no text length limit).
         return PanoramaDataset(samples, self.processor, self.stage_cfg.max_text_length, self.vision_token,
-                               self.system_prompt, strict=self.config.data.strict, with_text=self.stage != "vision")
+                               self.system_prompt, strict=self.config.data.strict, with_text=self.stage != "vision",
+                               turn_seed=turn_seed)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            self.train_set = self._dataset(self.config.data.train_file, self.config.data.max_train_samples)
-            self.val_set = self._dataset(self.config.data.val_file, self.config.data.max_val_samples)
+            self.train_set = self._dataset(self.config.data.train_file, self.config.data.max_train_samples, None)
+            self.val_set = self._dataset(self.config.data.val_file, self.config.data.max_val_samples, self.config.seed)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         workers = self.config.data.num_workers
