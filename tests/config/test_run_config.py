@@ -60,6 +60,7 @@ def test_flag_overrides_apply_to_every_trained_stage():
         ("trainer.strategy=horovod", "trainer.strategy", "'ddp'"),
         ("trainer.precision=16", "trainer.precision", "'bf16-mixed'"),
         ("data.num_workers=-1", "data.num_workers", ">= 0"),
+        ("quickstart.backgrounds=noisy", "quickstart.backgrounds", "['varied', 'plain']"),
         ("model.resampler_kind=mlp", "model.resampler_kind", "resampler_type"),
         ("nonsense=1", "nonsense", "'stages'"),
     ],

@@ -175,7 +175,8 @@ def test_panoshapes_csv_reads_back_with_structured_meta(tmp_path):
 
 
 def test_conversations_per_image_merges_turns_in_order(tmp_path):
-    from panovlm.data.datasets import Sample, conversations_per_image
+    from panovlm.data.conversations import conversations_per_image
+    from panovlm.data.datasets import Sample
 
     def sample(image, question, answer, i):
         messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": question},
@@ -199,7 +200,8 @@ def test_conversations_per_image_merges_turns_in_order(tmp_path):
 def test_shuffle_turns_permutes_whole_questions_of_merged_conversations(tmp_path):
     import random
 
-    from panovlm.data.datasets import Sample, conversations_per_image, shuffle_turns
+    from panovlm.data.conversations import conversations_per_image, shuffle_turns
+    from panovlm.data.datasets import Sample
 
     def sample(question, answer, i):
         messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": question},
@@ -224,7 +226,8 @@ def test_shuffle_turns_permutes_whole_questions_of_merged_conversations(tmp_path
 
 
 def test_conversations_per_image_keeps_copyable_answers_apart(tmp_path):
-    from panovlm.data.datasets import Sample, conversations_per_image
+    from panovlm.data.conversations import conversations_per_image
+    from panovlm.data.datasets import Sample
 
     def sample(question, answer, i):
         messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]

@@ -88,6 +88,9 @@ def test_attribute_accuracies_credit_partial_answers():
     assert scores["direction_accuracy"] == 0.0
     assert scores["colour_accuracy"] == pytest.approx(1 / 3) and scores["shape_accuracy"] == pytest.approx(1 / 3)
     assert scores["presence_accuracy"] == pytest.approx(2 / 4)
+    scene = [{"colour": "red", "shape": "circle", "size": "small", "direction": "front"}, *objects]
+    mixed = direction_scores(["a red circle"], [{"objects": scene, "target_direction": "behind"}])
+    assert mixed["colour_accuracy"] == 0.0 and mixed["scene_colour_accuracy"] == 1.0
     # Two objects in one answer are not credited with either attribute.
     both = direction_scores(["a green star and a red circle"], [behind])
     assert both["colour_accuracy"] == 0.0 and both["shape_accuracy"] == 0.0

@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(metrics: dict, blind: dict, example: dict, seconds: float) -> dict:
-    keys = ("direction_f1", "colour_accuracy", "shape_accuracy", "presence_accuracy", "CIDEr", "Bleu_4", "METEOR",
-            "ROUGE_L")
+    keys = ("direction_f1", "colour_accuracy", "scene_colour_accuracy", "shape_accuracy", "presence_accuracy",
+            "CIDEr", "Bleu_4", "METEOR", "ROUGE_L")
     return {
         "seconds": round(seconds, 1),
         "with_images": {k: metrics.get(k) for k in keys},
@@ -91,10 +91,10 @@ def _render(summary: dict, out: Path) -> str:
         "",
         f"PanoVLM quickstart finished in {summary['seconds']:.0f} s. Outputs in {out}/",
         "",
-        f"{'metric':<18}{'with images':>14}{'blind (no image)':>18}",
+        f"{'metric':<22}{'with images':>14}{'blind (no image)':>18}",
     ]
     for key, value in summary["with_images"].items():
-        lines.append(f"{key:<18}{_fmt(value):>14}{_fmt(summary['blind'][key]):>18}")
+        lines.append(f"{key:<22}{_fmt(value):>14}{_fmt(summary['blind'][key]):>18}")
     ex = summary["example"]
     lines += ["", f"Example: {ex['image']}", f"  Q: {ex['query']}", f"  A: {ex['prediction']}",
               f"  reference: {ex['reference']}", ""]

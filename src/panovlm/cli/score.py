@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 _ORDER = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE", "direction_f1",
-          "direction_accuracy", "empty_direction_accuracy", "colour_accuracy", "shape_accuracy", "presence_accuracy")
+          "direction_accuracy", "empty_direction_accuracy", "colour_accuracy", "scene_colour_accuracy", "shape_accuracy",
+          "presence_accuracy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

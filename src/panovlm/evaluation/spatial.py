@@ -28,7 +28,10 @@ Per-attribute accuracies show partial learning that the all-or-nothing triple hi
 queries about an occupied direction, **colour_accuracy** / **shape_accuracy** is the share whose answer
 names exactly one object and that object has the true colour / shape (chance 1/6 and 1/4 for a model
 that guesses an object uniformly); **presence_accuracy** is the share of all direction queries where
-the answer names an object exactly when the direction is occupied.
+the answer names an object exactly when the direction is occupied. **scene_colour_accuracy** is
+the share of those occupied-direction answers naming exactly one object whose colour is the colour
+of some object of the panorama: well above colour_accuracy, it means the model sees what the
+panorama holds but not where.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def _first_direction(words: Sequence[str], lo: int, hi: int) -> tuple[int, str] 
     return None
 
 
-def _truth(meta: Mapping) -> tuple[set[Triple], str]:
+def _truth(meta: Mapping) -> tuple[set[Triple], str, set[str]]:
     objects = meta["objects"]
     if isinstance(objects, str):
         try:
@@ -101,15 +104,16 @@ def _truth(meta: Mapping) -> tuple[set[Triple], str]:
     if target and target not in DIRECTIONS:
         raise ValueError(f"target_direction must be one of {list(DIRECTIONS)} or empty, got {target!r}")
     triples = {(o["colour"], o["shape"], o["direction"]) for o in objects}
+    scene_colours = {t[0] for t in triples}
     if target:
         triples = {t for t in triples if t[2] == target}
-    return triples, target
+    return triples, target, scene_colours
 
 
-def _row_counts(prediction: str, meta: Mapping) -> tuple[set[Triple], set[Triple], str]:
-    truth, target = _truth(meta)
+def _row_counts(prediction: str, meta: Mapping) -> tuple[set[Triple], set[Triple], str, set[str]]:
+    truth, target, scene_colours = _truth(meta)
     predicted = {(c, s, d if d is not None or not target else target) for c, s, d in parse_objects(prediction)}
-    return predicted, truth, target
+    return predicted, truth, target, scene_colours
 
 
 def _f1(tp: int, fp: int, fn: int) -> dict[str, float]:
@@ -119,7 +123,8 @@ def _f1(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def _attribute_hits(hits: dict[str, list[int]], predicted: set[Triple], truth: set[Triple]) -> None:
+def _attribute_hits(hits: dict[str, list[int]], predicted: set[Triple], truth: set[Triple],
+                    scene_colours: set[str]) -> None:
     """Append this direction query's colour / shape / presence outcomes (see the module docstring)."""
     hits["presence"].append(int(bool(predicted) == bool(truth)))
     if not truth:
@@ -127,6 +132,7 @@ def _attribute_hits(hits: dict[str, list[int]], predicted: set[Triple], truth: s
     (true_colour, true_shape, _), = truth  # a direction holds at most one object
     only = next(iter(predicted)) if len(predicted) == 1 else None
     hits["colour"].append(int(only is not None and only[0] == true_colour))
+    hits["scene_colour"].append(int(only is not None and only[0] in scene_colours))
     hits["shape"].append(int(only is not None and only[1] == true_shape))
 
 
@@ -142,7 +148,7 @@ def direction_scores(predictions: Sequence[str], samples_meta: Sequence[Mapping]
     ``direction_recall``, ``scene_f1`` (scene queries only), ``query_f1`` (direction queries only),
     ``per_direction_accuracy`` ({direction: accuracy}, occupied directions only),
     ``direction_accuracy`` (mean over those queries), ``empty_direction_accuracy``,
-    ``colour_accuracy``, ``shape_accuracy``, ``presence_accuracy`` and counts;
+    ``colour_accuracy``, ``scene_colour_accuracy``, ``shape_accuracy``, ``presence_accuracy`` and counts;
     see the module docstring for the definitions.
     """
     if len(predictions) != len(samples_meta):
@@ -150,18 +156,18 @@ def direction_scores(predictions: Sequence[str], samples_meta: Sequence[Mapping]
     counts = {"scene": [0, 0, 0], "query": [0, 0, 0]}
     hits: dict[str, list[int]] = {d: [] for d in DIRECTIONS}
     empty_hits: list[int] = []
-    attribute_hits: dict[str, list[int]] = {"colour": [], "shape": [], "presence": []}
+    attribute_hits: dict[str, list[int]] = {"colour": [], "scene_colour": [], "shape": [], "presence": []}
     for prediction, meta in zip(predictions, samples_meta, strict=True):
         if not meta or meta.get("objects") in (None, ""):
             continue
-        predicted, truth, target = _row_counts(prediction, meta)
+        predicted, truth, target, scene_colours = _row_counts(prediction, meta)
         kind = counts["query" if target else "scene"]
         kind[0] += len(predicted & truth)
         kind[1] += len(predicted - truth)
         kind[2] += len(truth - predicted)
         if target:
             (hits[target] if truth else empty_hits).append(int(predicted == truth))
-            _attribute_hits(attribute_hits, predicted, truth)
+            _attribute_hits(attribute_hits, predicted, truth, scene_colours)
     total = [a + b for a, b in zip(counts["scene"], counts["query"], strict=True)]
     overall = _f1(*total)
     occupied = [h for d in DIRECTIONS for h in hits[d]]

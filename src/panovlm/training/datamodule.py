@@ -52,7 +52,7 @@ class PanoramaDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict | None:
-        from panovlm.data.datasets import shuffle_turns
+        from panovlm.data.conversations import shuffle_turns
         from panovlm.models.fusion import build_training_example
 
         rng = None if self.turn_seed is None else random.Random(self.turn_seed * 1_000_003 + index)
@@ -145,7 +145,8 @@ class PanoramaDataModule(L.LightningDataModule):
         return path
 
     def _dataset(self, name: str, limit: int | None, turn_seed: int | None) -> PanoramaDataset:
-        from panovlm.data.datasets import conversations_per_image, read_samples
+        from panovlm.data.conversations import conversations_per_image
+        from panovlm.data.datasets import read_samples
 
         samples, report = read_samples(self._path(name), strict=self.config.data.strict)
         if self.stage == "vision":  # views only: one sample per panorama, not one per question
