@@ -124,7 +124,7 @@ class QuickstartSettings:
     size: tuple[int, int] = (512, 256)  # ERP width, height: 128 px per 90-degree view, the tiny views' resolution
     eval_batch_size: int = 16
     # PanoShapes background level: a random-init encoder learns the objects within the quickstart's
-    # budget only on the plain level (docs/training.md, section 3).
+    # budget only on the plain level (docs/training.md, section 7).
     backgrounds: str = "plain"
 
     def __post_init__(self) -> None:

@@ -20,8 +20,8 @@ def conversations_per_image(samples: Iterable[Sample], max_turns: int | None = N
 
     One image's questions become the turns of one conversation, in file order (the system message is
     kept once; training reorders them with :func:`shuffle_turns`), so one encoding of the views
-    supervises every answer. ``max_turns`` splits longer
-    groups into several conversations. Used for training; evaluation keeps one sample per question.
+    supervises every answer. ``max_turns`` splits longer groups into several conversations. Used for
+    training; evaluation keeps one sample per question.
 
     No two turns of a conversation may copy each other: an answer that contains another (whole
     words, case-insensitive; a scene caption lists every object a direction question asks for)

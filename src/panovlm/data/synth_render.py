@@ -1,4 +1,4 @@
-"""Render PanoShapes panoramas: flat coloured shapes drawn on the sphere, on smooth backgrounds.
+"""Render PanoShapes panoramas: flat coloured shapes drawn on the sphere, on smooth backgrounds or one grey.
 
 Every ERP pixel is cast to its ray with :mod:`panovlm.geometry`; a shape covers the pixels whose
 gnomonic (tangent-plane) coordinates around the object's centre fall inside the 2-D shape, so each
