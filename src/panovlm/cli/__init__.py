@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("panovlm.cli.score", "compute caption metrics for a predictions CSV"),
     "compare": ("panovlm.cli.compare", "compare the metrics of several evaluation runs"),
     "generate": ("panovlm.cli.generate", "caption or answer a question about one panorama"),
+    "visualize": ("panovlm.cli.visualize", "DINO-style PCA pictures of a checkpoint's features and view similarity"),
 }
 
 
