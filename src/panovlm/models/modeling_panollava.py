@@ -12,7 +12,9 @@ drops ``pixel_values`` after the prefill step by itself.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 from typing import Any
 
 import torch
@@ -36,6 +38,8 @@ from .modeling_parts import (
 logger = logging.getLogger(__name__)
 
 STAGES: tuple[str, ...] = ("vision", "resampler", "finetune")
+# False when this file runs as exported remote code (a flat module that transformers loaded from a model folder).
+IN_PACKAGE = __name__.startswith("panovlm.")
 
 
 class PanoLLaVaPreTrainedModel(PreTrainedModel):
@@ -50,7 +54,32 @@ class PanoLLaVaPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_attention_backend = True
     _skip_keys_device_placement = ["past_key_values"]
-    _no_split_modules = ["VisionBackbone"]
+    # Modules accelerate's device_map keeps on one device (their forward reads children's parameters or
+    # mixes tensors of several children). The LM adds its decoder layer class itself (a PreTrainedModel child).
+    _no_split_modules = ["VisionBackbone", "MLPResampler", "QFormerResampler", "PerceiverResampler",
+                         "BiMambaResampler", "PanoLLaVaProjector", "VICRegProjector"]
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, push_to_hub: bool = False,
+                        **kwargs: Any) -> Any:
+        """transformers' ``save_pretrained`` plus ``auto_map`` and the remote code (``panovlm.hub.remote_code``).
+
+        The folder then loads with ``trust_remote_code=True`` where panovlm is not installed.
+        """
+        if not IN_PACKAGE:  # exported code: transformers copies its own files (the class has an _auto_class)
+            return super().save_pretrained(save_directory, *args, push_to_hub=push_to_hub, **kwargs)
+        if push_to_hub:
+            raise ValueError("save_pretrained(push_to_hub=True) would upload before the remote code is written; "
+                             "use model.push_to_hub(repo_id) or `panovlm push DIR REPO_ID`")
+        remote = remote_code_module()
+        # A subclass (the seed API's PanoramaVLM) exports as the head it extends.
+        head = next((c.__name__ for c in type(self).__mro__ if c.__name__ in remote.MODEL_MODULES), None)
+        if head is None:
+            raise TypeError(f"{type(self).__name__} is not one of the exportable heads {sorted(remote.MODEL_MODULES)}")
+        self.config.auto_map = remote.model_auto_map(head)
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            remote.write_remote_code(save_directory)
+        return result
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         # Our own modules (resampler, projector, VICReg projector, ray encoding) are initialised by their
@@ -210,6 +239,11 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         from .components import build_from_components
 
         return build_from_components(cls, vision, language, tokenizer, **settings)
+
+
+def remote_code_module() -> Any:
+    """``panovlm.hub.remote_code``, imported by name so that the exported copy of this file does not bundle it."""
+    return importlib.import_module("panovlm.hub.remote_code")
 
 
 def _is_prefill(past_key_values: Any) -> bool:

@@ -9,6 +9,8 @@ training form (one placeholder; the model expands it) with the same fusion code.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +19,9 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from .fusion import DEFAULT_VISION_TOKEN, build_generation_prompt, build_training_example, pad_batch
+
+# False when this file runs as exported remote code (a flat module that transformers loaded from a model folder).
+IN_PACKAGE = __name__.startswith("panovlm.")
 
 
 class PanoLLaVaProcessor(ProcessorMixin):
@@ -63,6 +68,20 @@ class PanoLLaVaProcessor(ProcessorMixin):
         return cls(image_processor=image_processor, tokenizer=tokenizer, vision_token=config.vision_token,
                    vision_tokens_per_view=config.vision_tokens_per_view, system_prompt=config.system_prompt,
                    max_length=config.max_text_length)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> Any:
+        """transformers' ``save_pretrained`` plus ``auto_map`` and the remote code (``panovlm.hub.remote_code``)."""
+        if not IN_PACKAGE:
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        if push_to_hub:
+            raise ValueError("save_pretrained(push_to_hub=True) would upload before the remote code is written; "
+                             "use processor.push_to_hub(repo_id) or `panovlm push DIR REPO_ID`")
+        result = super().save_pretrained(save_directory, **kwargs)
+        # Imported by name so that the exported copy of this file does not bundle the generator.
+        remote = importlib.import_module("panovlm.hub.remote_code")
+        remote.add_processor_auto_map(save_directory)
+        remote.write_remote_code(save_directory)
+        return result
 
     @property
     def view_plan(self) -> Any:
