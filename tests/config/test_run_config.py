@@ -13,7 +13,7 @@ def test_defaults_are_the_tiny_preset():
     config = load_run_config(None)
     assert config == RunConfig()
     assert config.model.preset == "tiny"
-    assert config.stages.vision.unfreeze_last_n_vision_blocks == -1
+    assert config.stages.vision.unfreeze_last_n_vision_blocks == 0  # the tiny encoder starts pretrained, frozen
 
 
 def test_default_yaml_has_the_seed_004_hyper_parameters():
@@ -85,3 +85,22 @@ def test_resolved_config_round_trips_through_yaml(tmp_path):
     path = tmp_path / "resolved.yaml"
     path.write_text(config.to_yaml())
     assert load_run_config(path) == config
+
+
+@pytest.mark.parametrize("overrides, key, allowed", [
+    (["model.preset=test", "model.vision_init=pretrained"], "model.vision_init", "test preset"),
+    (["model.vision_init=imagenet"], "model.vision_init", "pretrained"),
+    (["data.rotation=any_angle"], "data.rotation", "quarter_turns"),
+    (["trainer.feature_cache_mb=-1"], "trainer.feature_cache_mb", ">= 0"),
+    (["trainer.progress_every_n_steps=0"], "trainer.progress_every_n_steps", ">= 1"),
+])
+def test_new_keys_are_validated(overrides, key, allowed):
+    with pytest.raises(ConfigError, match=key) as err:
+        load_run_config(None, overrides=overrides)
+    assert allowed in str(err.value)
+
+
+def test_vision_init_needs_a_preset():
+    with pytest.raises(ConfigError, match="model.vision_init"):
+        load_run_config(None, overrides=["model.preset=null", "model.vision=a", "model.language=b",
+                                         "model.vision_init=random"])

@@ -87,3 +87,32 @@ def test_merged_questions_are_reshuffled_in_training_and_fixed_in_validation(pan
     val = data.val_set
     first = [val[i]["input_ids"].tolist() for i in range(len(val))]
     assert first == [val[i]["input_ids"].tolist() for i in range(len(val))]
+
+
+def test_rotation_turns_views_and_text_together(panoshapes_dir, test_processor, monkeypatch):
+    import random
+
+    import torch
+
+    from panovlm.data.augment import TextTurner, rotate_erp
+    from panovlm.data.datasets import read_samples
+    from panovlm.data.io import load_image
+
+    samples, _ = read_samples(panoshapes_dir / "train.csv")
+    sample = next(s for s in samples if s.meta["target_direction"] == "front")
+    dataset = PanoramaDataset([sample], test_processor, 96, "<|vision|>", None, turner=TextTurner())
+    monkeypatch.setattr(random, "randrange", lambda n: 1)  # one quarter turn to the right
+    item = dataset[0]
+    expected = test_processor.image_processor.views_from_array(rotate_erp(load_image(sample.image_path), 1))
+    assert torch.equal(item["pixel_values"], expected)
+    text = test_processor.tokenizer.decode(item["input_ids"])
+    assert "right" in text and "front" not in text and "ahead" not in text
+    unturned = PanoramaDataset([sample], test_processor, 96, "<|vision|>", None)[0]
+    assert not torch.equal(unturned["pixel_values"], item["pixel_values"])
+
+
+def test_rotation_is_for_training_only(panoshapes_dir, test_processor):
+    data = PanoramaDataModule(_config(panoshapes_dir, "data.rotation=quarter_turns"), "resampler", test_processor,
+                              "<|vision|>", None)
+    data.setup("fit")
+    assert data.train_set.turner is not None and data.val_set.turner is None

@@ -13,6 +13,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("panovlm.cli.quickstart", "synthesise data, train all three stages of the tiny preset, evaluate"),
+    "ablate": ("panovlm.cli.ablate", "run the quickstart's ablation table (views, overlap loss, encoder init)"),
     "views": ("panovlm.cli.views", "render the views of a panorama to PNGs, a contact sheet and views.json"),
     "synth": ("panovlm.cli.synth", "generate the PanoShapes synthetic 360-degree captioning set"),
     "train": ("panovlm.cli.train", "train one stage or all three stages from a config"),
@@ -20,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("panovlm.cli.score", "compute caption metrics for a predictions CSV"),
     "compare": ("panovlm.cli.compare", "compare the metrics of several evaluation runs"),
     "generate": ("panovlm.cli.generate", "caption or answer a question about one panorama"),
+    "export": ("panovlm.cli.export", "convert a Lightning checkpoint / model_final into a folder loadable with trust_remote_code"),
+    "push": ("panovlm.cli.push", "check an export folder by reloading it, then upload it to the Hugging Face hub"),
     "visualize": ("panovlm.cli.visualize", "DINO-style PCA pictures of a checkpoint's features and view similarity"),
 }
 

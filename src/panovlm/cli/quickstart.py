@@ -17,6 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from panovlm.cli.eval import run_eval
+from panovlm.config.run_config import RunConfig
+from panovlm.data.synth import generate_panoshapes
+from panovlm.evaluation.predict import caption_one
+from panovlm.training.runner import run_training
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
@@ -33,24 +39,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from panovlm.cli.eval import run_eval
     from panovlm.config.run_config import load_run_config
-    from panovlm.data.synth import generate_panoshapes
-    from panovlm.evaluation.predict import caption_one
-    from panovlm.training.runner import run_training
 
-    start = time.monotonic()
-    out: Path = args.out
     config = load_run_config(args.config or DEFAULT_CONFIG, overrides=list(args.overrides))
-    qs = config.quickstart
-    data_dir = out / "data"
-    logger.info("1/5 synthesising PanoShapes (%s backgrounds) into %s", qs.backgrounds, data_dir)
-    generate_panoshapes(data_dir, train=args.train or qs.train, val=qs.val, test=args.test or qs.test,
-                        seed=args.seed, size=qs.size, backgrounds=qs.backgrounds)
-    config = config.with_data_dir(data_dir).with_seed(args.seed)
+    summary = run_pipeline(config, args.out, args.seed, train=args.train, test=args.test)
+    sys.stdout.write(_render(summary, args.out))
+    return 0
 
-    logger.info("2/5 training the three stages of the tiny preset")
-    result = run_training(config, stage="all", out_dir=out / "runs")
+
+def run_pipeline(config: RunConfig, out: Path, seed: int, train: int | None = None, test: int | None = None,
+                 data_dir: Path | None = None) -> dict:
+    """Synthesise (unless ``data_dir`` already holds the data), train, evaluate; returns the summary.
+
+    The ablation (``panovlm ablate``) runs this once per variant on one shared ``data_dir`` per seed.
+    """
+    start = time.monotonic()
+    qs = config.quickstart
+    if data_dir is None or not (data_dir / "test.csv").is_file():
+        data_dir = data_dir or out / "data"
+        logger.info("1/5 synthesising PanoShapes (%s backgrounds) into %s", qs.backgrounds, data_dir)
+        generate_panoshapes(data_dir, train=train or qs.train, val=qs.val, test=test or qs.test,
+                            seed=seed, size=qs.size, backgrounds=qs.backgrounds)
+    else:
+        logger.info("1/5 using the PanoShapes data in %s", data_dir)
+    config = config.with_data_dir(data_dir).with_seed(seed)
+
+    logger.info("2/5 training the stages %s of the tiny preset", ", ".join(qs.stages))
+    result = run_training(config, stage=qs.stages, out_dir=out / "runs")
     final_dir = Path(result["final_model_dir"])
 
     logger.info("3/5 copying the final model to %s", out / "model")
@@ -67,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     example = caption_one(out / "model", test_csv)
     summary = _summary(metrics, blind, example, time.monotonic() - start)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    sys.stdout.write(_render(summary, out))
-    return 0
+    return summary
 
 
 def _summary(metrics: dict, blind: dict, example: dict, seconds: float) -> dict:

@@ -19,7 +19,7 @@ from typing import Any, Literal, get_type_hints
 
 import yaml
 
-from panovlm.config.stage_config import StageSet
+from panovlm.config.stage_config import STAGE_NAMES, StageSet
 from panovlm.config.typed import ConfigError, check, coerce, from_dict
 
 STRATEGIES: tuple[str, ...] = (
@@ -31,16 +31,28 @@ STRATEGIES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Which model to build. ``preset`` ("tiny" | "test") builds the embedded random-init pair;
-    otherwise ``vision`` / ``language`` name HF ids or local dirs, or give config dicts (random init)."""
+    """Which model to build. ``preset`` ("tiny" | "test") builds the embedded pair; otherwise
+    ``vision`` / ``language`` name HF ids or local dirs, or give config dicts (random init).
+
+    ``vision_init`` (presets only): ``pretrained`` starts the tiny preset's vision tower from the
+    shipped PanoShapes-pretrained weights (``panovlm/assets/tiny_vision``), ``random`` from a random
+    init; null is the preset's default (tiny: pretrained, test: random).
+    """
 
     preset: Literal["tiny", "test"] | None = "tiny"
     vision: str | dict | None = None
     language: str | dict | None = None
     tokenizer: str | None = None
+    vision_init: Literal["pretrained", "random"] | None = None
     settings: dict = field(default_factory=dict)  # PanoLLaVaConfig fields, checked against that class
 
     def __post_init__(self) -> None:
+        check(self.vision_init in (None, "pretrained", "random"), "model.vision_init", self.vision_init,
+              'null, "pretrained" or "random"')
+        check(self.vision_init is None or self.preset is not None, "model.vision_init", self.vision_init,
+              "null unless model.preset is set (named vision models load their own weights)")
+        check(not (self.preset == "test" and self.vision_init == "pretrained"), "model.vision_init",
+              self.vision_init, 'null or "random" with the test preset (only the tiny preset has pretrained weights)')
         if self.preset is None:
             check(self.vision is not None, "model.vision", self.vision, "an HF id, a local dir or a config dict")
             check(self.language is not None, "model.language", self.language, "an HF id, a local dir or a dict")
@@ -62,8 +74,17 @@ class DataSettings:
     # stages (one view encoding supervises every answer); "rows": one sample per CSV row.
     conversations: Literal["rows", "per_image"] = "rows"
     max_turns: int | None = None  # per_image: split longer conversations
+    # "quarter_turns": each training access turns the panorama by a random multiple of 90 degrees of yaw
+    # and its direction words with it (panovlm.data.augment); samples whose text cannot be rewritten
+    # exactly stay unturned. rotation_phrases: [front, right, behind, left] phrase cycles for free text.
+    rotation: Literal["off", "quarter_turns"] = "off"
+    rotation_phrases: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
+        check(self.rotation in ("off", "quarter_turns"), "data.rotation", self.rotation, '"off" or "quarter_turns"')
+        for cycle in self.rotation_phrases:
+            check(len(cycle) == 4 and all(str(p).strip() for p in cycle), "data.rotation_phrases", list(cycle),
+                  "lists of 4 non-empty phrases: front, right, behind, left")
         check(self.conversations in ("rows", "per_image"), "data.conversations", self.conversations,
                '"rows" or "per_image"')
         check(self.max_turns is None or self.max_turns >= 1, "data.max_turns", self.max_turns,
@@ -89,9 +110,14 @@ class TrainerSettings:
     limit_val_batches: float | int = 1.0
     checkpoint_every_n_steps: int = 50  # last.ckpt cadence, so a killed run resumes mid-stage
     progress_bar: bool | None = None  # None: rich bar on a TTY unless CI=true
+    progress_every_n_steps: int = 25  # step / loss / ETA lines in the terminal and the stage log
     deterministic: bool = False
+    # Memory cap of the frozen-encoder feature cache (panovlm.models.feature_cache); 0 turns it off.
+    # It is used only in stages whose vision tower is frozen, shared by the stages of one run.
+    feature_cache_mb: int = 2048
 
     def __post_init__(self) -> None:
+        check(self.feature_cache_mb >= 0, "trainer.feature_cache_mb", self.feature_cache_mb, "an integer >= 0")
         check(self.accelerator in ("auto", "cpu", "gpu", "cuda", "mps", "tpu"), "trainer.accelerator",
                self.accelerator, "auto, cpu, gpu, cuda, mps or tpu")
         check(self.devices == "auto" or (isinstance(self.devices, int) and (self.devices >= 1 or self.devices == -1)),
@@ -100,6 +126,8 @@ class TrainerSettings:
         check(self.strategy in STRATEGIES, "trainer.strategy", self.strategy, f"one of {list(STRATEGIES)}")
         check(self.checkpoint_every_n_steps >= 1, "trainer.checkpoint_every_n_steps",
                self.checkpoint_every_n_steps, "an integer >= 1")
+        check(self.progress_every_n_steps >= 1, "trainer.progress_every_n_steps", self.progress_every_n_steps,
+              "an integer >= 1")
         check(self.log_every_n_steps >= 1, "trainer.log_every_n_steps", self.log_every_n_steps, "an integer >= 1")
 
 
@@ -126,10 +154,14 @@ class QuickstartSettings:
     # PanoShapes background level: a random-init encoder learns the objects within the quickstart's
     # budget only on the plain level (docs/training.md, section 7).
     backgrounds: str = "plain"
+    stages: tuple[str, ...] = STAGE_NAMES  # the stages the quickstart trains (the ablation drops "vision")
 
     def __post_init__(self) -> None:
         from panovlm.data.synth_render import BACKGROUND_LEVELS
 
+        check(len(self.stages) > 0 and set(self.stages) <= set(STAGE_NAMES)
+              and list(self.stages) == sorted(set(self.stages), key=list(STAGE_NAMES).index), "quickstart.stages", list(self.stages),
+              f"distinct stages from {list(STAGE_NAMES)} in that order")
         check(self.backgrounds in BACKGROUND_LEVELS, "quickstart.backgrounds", self.backgrounds,
               f"one of {list(BACKGROUND_LEVELS)}")
 
@@ -171,7 +203,7 @@ def _plain(value: Any) -> Any:
 
 
 def _model_settings(data: Mapping[str, Any], prefix: str) -> ModelSettings:
-    own = {"preset", "vision", "language", "tokenizer"}
+    own = {"preset", "vision", "language", "tokenizer", "vision_init"}
     hints = get_type_hints(ModelSettings)
     kwargs = {k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items() if k in own}
     settings = {k: v for k, v in data.items() if k not in own}
@@ -189,7 +221,7 @@ def check_model_settings(settings: Mapping[str, Any], prefix: str = "model") -> 
     for key, value in settings.items():
         if key not in valid:
             raise ConfigError(f"{prefix}.{key}", value,
-                              f"preset, vision, language, tokenizer or a PanoLLaVaConfig field: {valid}")
+                              f"preset, vision, language, tokenizer, vision_init or a PanoLLaVaConfig field: {valid}")
 
 
 _BUILDERS = {ModelSettings: _model_settings}

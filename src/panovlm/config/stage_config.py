@@ -63,24 +63,22 @@ def _stage(**kw: Any) -> Any:
 class StageSet:
     """The three stages. Defaults: the tiny preset on a 2-core CPU (quickstart: 400 panoramas -> 100 vision
     steps of 8 panoramas, then 2 + 3 epochs of about 100 caption steps of 8 conversations (per image:
-    the scene caption, and the direction questions together), about 6 minutes idle; tiny.yaml turns on
+    the scene caption, and the direction questions together); tiny.yaml turns on
     ``data.conversations: per_image``). Many panoramas seen a few times, not few seen many times: with
     240 panoramas and 14 epochs the LM memorised the training answers (docs/training.md).
 
-    The tiny encoder and LM start from random weights, which changes what each stage can train:
-    the overlap loss shapes the encoder first (vision stage); a frozen random LM gives the
-    alignment nothing to align to, so the tiny resampler stage trains the LM and the encoder too,
-    and finetune keeps training everything (the caption loss is the only teacher of colours and
-    shapes). With pretrained parts (default.yaml) the table's defaults apply: encoder and LM frozen
-    in the resampler stage, LM (or its LoRA adapters) trained in finetune.
+    The tiny preset's vision tower starts pretrained (it knows *what*; ``model.vision_init``), so it
+    stays frozen in every stage, as a SigLIP tower would, and its features are computed once and
+    cached (``trainer.feature_cache_mb``). The overlap loss shapes the resampler in the vision stage.
+    The tiny LM starts from random weights and a frozen random LM gives the alignment nothing to align
+    to, so the tiny resampler stage trains the LM too. For ``model.vision_init: random`` unfreeze the
+    encoder (``unfreeze_last_n_vision_blocks: -1`` in each stage), as the ablation does.
     """
 
-    vision: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=32, unfreeze_last_n_vision_blocks=-1)
+    vision: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=32)
     resampler: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=320,
-                                    unfreeze_last_n_vision_blocks=-1,
                                     train=("resampler", "projector", "language_model"))
-    finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=320,
-                                   unfreeze_last_n_vision_blocks=-1)
+    finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=320)
 
     def get(self, stage: str) -> StageConfig:
         check(stage in STAGE_NAMES, "stage", stage, f"one of {list(STAGE_NAMES)}")

@@ -9,6 +9,10 @@ byte-level BPE tokenizer shipped in ``panovlm/assets/tokenizer`` (made by
   embeddings. 128 px views match the angular resolution of PanoShapes' 512 x 256 panoramas (a 90
   degree view spans 128 ERP columns), so larger views would only upsample; a training step of
   4 panoramas x 9 views takes about 0.2 s on a 2-core CPU.
+* ``tiny_model(vision_init="pretrained")`` (the default of the tiny preset) starts the vision tower
+  from ``panovlm/assets/tiny_vision``: trained by ``scripts/pretrain_tiny_encoder.py`` on single
+  PanoShapes views against what they show (never where), so the embedded default starts like a real
+  run from SigLIP; ``"random"`` keeps the random init (the ablation).
 * ``tiny_config(test=True)``: vision h32 x 1 layer at 64 px (4 x 4 patches), LM h32 x 1 layer: a few
   milliseconds per step, for unit tests.
 """
@@ -17,11 +21,14 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .configuration_panollava import PanoLLaVaConfig
 
 TOKENIZER_DIR = "assets/tokenizer"
+VISION_DIR = "assets/tiny_vision"
+VISION_INITS: tuple[str, ...] = ("pretrained", "random")
 
 TINY_VISION: dict[str, Any] = {
     "model_type": "siglip_vision_model", "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -51,6 +58,28 @@ TEST_SETTINGS: dict[str, Any] = {"latent_dimension": 32, "vicreg_projector_dim":
 def tokenizer_path() -> str:
     """Directory of the shipped tokenizer files."""
     return str(resources.files("panovlm").joinpath(TOKENIZER_DIR))
+
+
+@functools.lru_cache(maxsize=1)
+def vision_weights_path() -> str:
+    """Directory of the shipped pretrained tiny vision tower (``save_pretrained`` layout + card)."""
+    return str(resources.files("panovlm").joinpath(VISION_DIR))
+
+
+def load_pretrained_vision(model: Any) -> None:
+    """Copy the shipped tiny vision weights into ``model.vision_tower`` (every tensor, shapes checked)."""
+    from safetensors.torch import load_file
+
+    path = Path(vision_weights_path()) / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: rebuild it with scripts/pretrain_tiny_encoder.py, or set "
+                                "model.vision_init: random")
+    state = load_file(str(path))
+    tower = model.vision_tower.model
+    try:
+        tower.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit the tiny preset's vision tower ({type(tower).__name__}): {err}") from err
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,17 +122,29 @@ def tiny_config(test: bool = False, **overrides: Any) -> PanoLLaVaConfig:
     return config
 
 
-def tiny_model(test: bool = False, seed: int | None = 0, **overrides: Any) -> Any:
-    """A random-init ``PanoLLaVaForConditionalGeneration`` of the preset (seeded for reproducibility)."""
+def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None = None, **overrides: Any) -> Any:
+    """A ``PanoLLaVaForConditionalGeneration`` of the preset (seeded for reproducibility).
+
+    ``vision_init``: "pretrained" (the tiny preset's default: the shipped vision weights) or "random"
+    (the test preset's only choice); everything else is random-init.
+    """
     import torch
 
     from .modeling_panollava import PanoLLaVaForConditionalGeneration
 
+    vision_init = vision_init or ("random" if test else "pretrained")
+    if vision_init not in VISION_INITS or (test and vision_init == "pretrained"):
+        valid = ["random"] if test else list(VISION_INITS)
+        raise ValueError(f"vision_init must be one of {valid} for the {'test' if test else 'tiny'} preset, "
+                         f"got {vision_init!r}")
     vision, text, settings = _parts(test)
     if seed is not None:
         torch.manual_seed(seed)
-    return PanoLLaVaForConditionalGeneration.from_components(dict(vision), dict(text), tiny_tokenizer(),
-                                                             **{**settings, **overrides})
+    model = PanoLLaVaForConditionalGeneration.from_components(dict(vision), dict(text), tiny_tokenizer(),
+                                                              **{**settings, **overrides})
+    if vision_init == "pretrained":
+        load_pretrained_vision(model)
+    return model
 
 
 def tiny_processor(test: bool = False, config: PanoLLaVaConfig | None = None, **overrides: Any) -> Any:
@@ -115,4 +156,4 @@ def tiny_processor(test: bool = False, config: PanoLLaVaConfig | None = None, **
     return PanoLLaVaProcessor.from_model_config(config, tiny_tokenizer())
 
 
-__all__ = ["tiny_specs", "tiny_config", "tiny_model", "tiny_processor", "tiny_tokenizer", "tokenizer_path"]
+__all__ = ["load_pretrained_vision", "vision_weights_path", "tiny_specs", "tiny_config", "tiny_model", "tiny_processor", "tiny_tokenizer", "tokenizer_path"]

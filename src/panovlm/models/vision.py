@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
+from .feature_cache import FeatureCache
+
 logger = logging.getLogger(__name__)
 
 # Tokens in front of the patch grid, per model type.
@@ -109,6 +111,8 @@ class VisionBackbone(nn.Module):
         self.grid_hw: tuple[int, int] = patch_grid(config, self.image_size)
         self._forward_kwargs = self._interpolation_kwargs()
         self.num_prefix_tokens: int = self._count_prefix_tokens()
+        # Set by the trainer for stages that keep the tower frozen (a plain attribute, not a submodule).
+        self.feature_cache: FeatureCache | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -153,6 +157,12 @@ class VisionBackbone(nn.Module):
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[-2:]) != self.image_size:
             raise ValueError(f"pixel_values must be (N, 3, {self.image_size[0]}, {self.image_size[1]}), "
                              f"got {tuple(pixel_values.shape)}")
+        cache = self.feature_cache
+        if cache is not None and cache.usable(self.model):
+            return cache.encode(self.model, pixel_values, self._grid_tokens)
+        return self._grid_tokens(pixel_values)
+
+    def _grid_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
         param = next(self.model.parameters())
         hidden = self._run(pixel_values.to(param.dtype))  # (N, prefix + gh*gw, D)
         expected = self.num_prefix_tokens + self.num_tokens

@@ -8,9 +8,12 @@ transaction (temporary file, then rename), so a kill during a save never leaves 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
@@ -18,6 +21,40 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from panovlm.config.run_config import RunConfig
 
 LAST = "last.ckpt"
+logger = logging.getLogger(__name__)
+
+
+class ProgressLog(Callback):
+    """Logs step, loss and ETA every ``every_n_steps`` optimizer steps and after each validation.
+
+    The lines go to the terminal and to the stage's log file (``RUN_DIR/logs``), so a long stage shows
+    its progress while it runs, with or without the progress bar.
+    """
+
+    def __init__(self, stage: str, every_n_steps: int) -> None:
+        self.stage, self.every_n_steps = stage, every_n_steps
+        self._start = 0.0
+        self._first_step = 0
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self._start, self._first_step = time.monotonic(), trainer.global_step
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        step, total = trainer.global_step, int(trainer.estimated_stepping_batches)
+        if not trainer.is_global_zero or step == 0 or (step % self.every_n_steps and step != total):
+            return
+        elapsed = time.monotonic() - self._start
+        done = max(1, step - self._first_step)
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss_text = f"{float(loss):.4f}" if loss is not None else "n/a (batch skipped)"
+        logger.info("stage %s: step %d/%d (epoch %d/%d) loss %s, %.0f s elapsed, ETA %.0f s", self.stage, step, total,
+                    trainer.current_epoch + 1, trainer.max_epochs, loss_text, elapsed,
+                    elapsed / done * max(0, total - step))
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        value = trainer.callback_metrics.get("val/loss")
+        if trainer.is_global_zero and value is not None and not trainer.sanity_checking:
+            logger.info("stage %s: validation at step %d: val/loss %.4f", self.stage, trainer.global_step, float(value))
 
 
 def progress_bar_enabled(setting: bool | None) -> bool:
@@ -27,7 +64,7 @@ def progress_bar_enabled(setting: bool | None) -> bool:
     return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1")
 
 
-def build_callbacks(config: RunConfig, stage_dir: Path) -> list[Callback]:
+def build_callbacks(config: RunConfig, stage: str, stage_dir: Path) -> list[Callback]:
     ckpt_dir = stage_dir / "checkpoints"
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True,
@@ -35,6 +72,7 @@ def build_callbacks(config: RunConfig, stage_dir: Path) -> list[Callback]:
         ModelCheckpoint(dirpath=ckpt_dir, monitor="val/loss", mode="min", save_top_k=1, save_on_train_epoch_end=False,
                         filename="best-epoch{epoch:02d}-step{step}-loss{val/loss:.4f}", auto_insert_metric_name=False),
         LearningRateMonitor(logging_interval="step"),
+        ProgressLog(stage, config.trainer.progress_every_n_steps),
     ]
     if progress_bar_enabled(config.trainer.progress_bar):
         callbacks.append(RichProgressBar())

@@ -12,6 +12,7 @@ logged with its file and row and counted in the batch (``batch["skipped"]``, log
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from panovlm.config.run_config import RunConfig
+from panovlm.data.augment import TextTurner, rotate_erp
+from panovlm.data.io import load_image
 
 logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
@@ -38,8 +41,10 @@ class PanoramaDataset(Dataset):
 
     def __init__(self, samples: Sequence[Any], processor: Any, max_length: int, vision_token: str,
                  system_prompt: str | None, strict: bool = False, with_text: bool = True,
-                 turn_seed: int | None = None) -> None:
+                 turn_seed: int | None = None, turner: TextTurner | None = None) -> None:
         self.samples = list(samples)
+        self.turner = turner  # set: random quarter-turn yaw rotation at every access (training only)
+        self._unturnable: set[str] = set()
         self.turn_seed = turn_seed
         self.with_text = with_text
         self.processor = processor
@@ -57,8 +62,9 @@ class PanoramaDataset(Dataset):
 
         rng = None if self.turn_seed is None else random.Random(self.turn_seed * 1_000_003 + index)
         sample = shuffle_turns(self.samples[index], rng)
+        sample, quarter_turns = self._turn(sample)
         try:
-            pixel_values = self.processor.image_processor(sample.image_path)  # (V, 3, S, S)
+            pixel_values = self._views(sample.image_path, quarter_turns)  # (V, 3, S, S)
             if not self.with_text:
                 return {"pixel_values": torch.as_tensor(pixel_values)}
             example = build_training_example(self.processor.tokenizer, sample.messages, self.max_length,
@@ -75,6 +81,31 @@ class PanoramaDataset(Dataset):
             "input_ids": torch.tensor(example["input_ids"], dtype=torch.long),
             "labels": torch.tensor(example["labels"], dtype=torch.long),
         }
+
+
+    def _turn(self, sample: Any) -> tuple[Any, int]:
+        """The sample turned by a random number of quarter turns (0 without rotation or when its text cannot be)."""
+        if self.turner is None:
+            return sample, 0
+        quarter_turns = random.randrange(4)
+        if quarter_turns == 0 or not self.with_text:
+            return sample, quarter_turns
+        messages = self.turner.messages(sample.messages, quarter_turns)
+        if messages is None:
+            if sample.sample_id not in self._unturnable:
+                self._unturnable.add(sample.sample_id)
+                logger.warning("sample %s is not rotated: its text has directions that data.rotation_phrases does "
+                               "not cover (%d such samples so far in this worker)", sample.sample_id,
+                               len(self._unturnable))
+            return sample, 0
+        return dataclasses.replace(sample, messages=messages), quarter_turns
+
+    def _views(self, path: Path, quarter_turns: int) -> torch.Tensor:
+        image_processor = self.processor.image_processor
+        if quarter_turns == 0:
+            return image_processor(path)
+        erp = load_image(path, max_pixels=image_processor.max_pixels, strict_aspect=image_processor.strict_aspect)
+        return image_processor.views_from_array(rotate_erp(erp, quarter_turns))
 
 
 class Collator:
@@ -144,7 +175,7 @@ class PanoramaDataModule(L.LightningDataModule):
                                     f"file {name!r}); generate PanoShapes with `panovlm synth --out DIR`")
         return path
 
-    def _dataset(self, name: str, limit: int | None, turn_seed: int | None) -> PanoramaDataset:
+    def _dataset(self, name: str, limit: int | None, turn_seed: int | None, train: bool = False) -> PanoramaDataset:
         from panovlm.data.conversations import conversations_per_image
         from panovlm.data.datasets import read_samples
 
@@ -158,13 +189,16 @@ class PanoramaDataModule(L.LightningDataModule):
         if not samples:
             raise ValueError(f"data file {self._path(name)} has no usable samples ({report.summary()})")
         # The vision stage's loss reads only the views, so its samples are not tokenised (no text length limit).
+        rotate = train and self.config.data.rotation == "quarter_turns"
         return PanoramaDataset(samples, self.processor, self.stage_cfg.max_text_length, self.vision_token,
                                self.system_prompt, strict=self.config.data.strict, with_text=self.stage != "vision",
-                               turn_seed=turn_seed)
+                               turn_seed=turn_seed,
+                               turner=TextTurner(self.config.data.rotation_phrases) if rotate else None)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            self.train_set = self._dataset(self.config.data.train_file, self.config.data.max_train_samples, None)
+            self.train_set = self._dataset(self.config.data.train_file, self.config.data.max_train_samples, None,
+                                           train=True)
             self.val_set = self._dataset(self.config.data.val_file, self.config.data.max_val_samples, self.config.seed)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:

@@ -28,18 +28,24 @@ import torch
 
 from panovlm.config.run_config import RunConfig, apply_overrides
 from panovlm.config.stage_config import STAGE_NAMES
+from panovlm.models.feature_cache import FeatureCache
 from panovlm.training.state import RunState
 
 logger = logging.getLogger(__name__)
 FINAL = "model_final"
 
 
-def stage_plan(stage: str) -> tuple[str, ...]:
+def stage_plan(stage: str | Sequence[str]) -> tuple[str, ...]:
+    """The stages to run: "all", one stage name, or several names in the stage table's order."""
     if stage == "all":
         return STAGE_NAMES
-    if stage not in STAGE_NAMES:
-        raise ValueError(f"stage must be one of {list(STAGE_NAMES) + ['all']}, got {stage!r}")
-    return (stage,)
+    names = (stage,) if isinstance(stage, str) else tuple(stage)
+    unknown = [n for n in names if n not in STAGE_NAMES]
+    if not names or unknown:
+        raise ValueError(f"stage must be one of {list(STAGE_NAMES) + ['all']} or a list of stages, got {stage!r}")
+    if list(names) != sorted(set(names), key=STAGE_NAMES.index):
+        raise ValueError(f"stages must be distinct and in the order {list(STAGE_NAMES)}, got {list(names)}")
+    return names
 
 
 def build_model(config: RunConfig) -> tuple[Any, Any]:
@@ -50,7 +56,7 @@ def build_model(config: RunConfig) -> tuple[Any, Any]:
     if m.preset is not None:
         from panovlm.models.tiny import tiny_model, tiny_processor
 
-        model = tiny_model(test=m.preset == "test", seed=config.seed, **m.settings)
+        model = tiny_model(test=m.preset == "test", seed=config.seed, vision_init=m.vision_init, **m.settings)
         return model, tiny_processor(config=model.config)
     from transformers import AutoTokenizer
 
@@ -97,7 +103,7 @@ def build_trainer(config: RunConfig, stage: str, stage_dir: Path, **extra: Any) 
         log_every_n_steps=tr.log_every_n_steps, val_check_interval=tr.val_check_interval,
         limit_val_batches=tr.limit_val_batches, num_sanity_val_steps=0, deterministic=tr.deterministic,
         enable_progress_bar=progress_bar_enabled(tr.progress_bar), enable_model_summary=False,
-        callbacks=build_callbacks(config, stage_dir), logger=build_loggers(config, stage, stage_dir),
+        callbacks=build_callbacks(config, stage, stage_dir), logger=build_loggers(config, stage, stage_dir),
         default_root_dir=str(stage_dir),
     )
     kwargs.update(extra)
@@ -141,8 +147,19 @@ def _check_fresh(state: RunState, plan: Sequence[str], out: Path) -> None:
                                   f"--resume to continue that run, or choose a new --out")
 
 
-def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume: bool) -> dict:
-    """Train one stage and save its final model; returns its record (model dir, checkpoints, metrics)."""
+def attach_feature_cache(model: Any, cache: FeatureCache | None) -> bool:
+    """Serve a frozen vision tower from ``cache``; a trainable one (or no cache) computes every step."""
+    frozen = not any(p.requires_grad for p in model.vision_tower.parameters())
+    model.vision_tower.feature_cache = cache if frozen else None
+    return frozen and cache is not None
+
+
+def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume: bool,
+              cache: FeatureCache | None = None) -> dict:
+    """Train one stage and save its final model; returns its record (model dir, checkpoints, metrics).
+
+    ``cache``: the run's frozen-encoder feature cache, used when this stage keeps the tower frozen.
+    """
     import lightning as L
 
     from panovlm.training.callbacks import progress_bar_enabled
@@ -169,6 +186,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         lora = apply_lora(model)
         model = lora.get_base_model()
     counts = set_trainable(model, stage, cfg)
+    cached = attach_feature_cache(model, cache)
     module = PanoVLMModule(model, stage, cfg, gradient_checkpointing=config.trainer.gradient_checkpointing)
     data = PanoramaDataModule(config, stage, processor, model.config.vision_token, model.config.system_prompt)
     trainer = build_trainer(config, stage, stage_dir)
@@ -176,8 +194,8 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     ckpt_path = str(last) if resume and last.exists() else None
     start = time.monotonic()
     with stage_log_file(out, stage, trainer.is_global_zero) as log_path:
-        logger.info("stage %s: init from %s, %s, log %s", stage, init or "the config's models",
-                    f"resuming {last}" if ckpt_path else "fresh optimizer", log_path)
+        logger.info("stage %s: init from %s, %s, feature cache %s, log %s", stage, init or "the config's models",
+                    f"resuming {last}" if ckpt_path else "fresh optimizer", "on" if cached else "off", log_path)
         if trainer.is_global_zero:
             state.update(stage, status="running", init_from=str(init) if init else None, log=str(log_path),
                          trainable=counts)
@@ -196,6 +214,9 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         if trainer.is_global_zero:
             state.update(stage, **record)
         logger.info("stage %s done: step %d, %s", stage, record["global_step"], record["metrics"])
+        if cached:
+            logger.info("feature cache after stage %s: %s", stage, cache.stats())
+        model.vision_tower.feature_cache = None
     return record
 
 
@@ -206,9 +227,11 @@ def _launch_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0))
 
 
-def run_training(config: RunConfig, stage: str = "all", out_dir: str | Path = "runs/panovlm", resume: bool = False,
+def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir: str | Path = "runs/panovlm", resume: bool = False,
                  overrides: Sequence[str] = ()) -> dict:
-    """Train ``stage`` ("vision" | "resampler" | "finetune" | "all") into ``out_dir``.
+    """Train ``stage`` ("vision" | "resampler" | "finetune" | "all", or a list of stages) into ``out_dir``.
+
+    A stage whose predecessor did not run in ``out_dir`` starts from the config's models.
 
     Returns ``{"run_dir", "stages": {stage: record}, "final_model_dir"}``; each record has ``model_dir``,
     ``best_ckpt``, ``last_ckpt``, ``global_step``, ``seconds`` and the final ``metrics``.
@@ -221,11 +244,13 @@ def run_training(config: RunConfig, stage: str = "all", out_dir: str | Path = "r
     if not resume and _launch_rank() == 0:  # DDP children start after rank 0 has begun writing the run dir
         _check_fresh(state, plan, out)
     results: dict = {"run_dir": str(out), "stages": {}}
+    mb = config.trainer.feature_cache_mb
+    cache = FeatureCache(mb * 2**20) if mb > 0 else None
     for name in plan:
         if resume and state.status(name) == "completed":
             logger.info("stage %s already completed in %s; skipping", name, out)
             results["stages"][name] = state.record(name)
             continue
-        results["stages"][name] = run_stage(config, name, out, state, resume)
+        results["stages"][name] = run_stage(config, name, out, state, resume, cache)
     results["final_model_dir"] = results["stages"][plan[-1]]["model_dir"]
     return results
