@@ -8,6 +8,7 @@ names but the folder lacks, weights that do not fit the config (unexpected / mis
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,22 @@ def _auto_map_files(directory: Path, path: Path, auto_map: Any) -> None:
         module = str(reference).rsplit(".", 1)[0]
         if not (directory / f"{module}.py").is_file():
             raise FolderError(f"{directory / (module + '.py')} is missing; {path.name} auto_map[{auto!r}] names it")
+        _relative_imports_present(directory, module)
+
+
+def _relative_imports_present(directory: Path, entry: str) -> None:
+    """Every file reached from ``entry`` by relative imports exists (found the way transformers finds them)."""
+    seen, todo = set(), [entry]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        source = (directory / f"{module}.py").read_text(encoding="utf-8")
+        for needed in re.findall(r"^\s*from\s+\.(\S+)\s+import", source, flags=re.MULTILINE):
+            if not (directory / f"{needed}.py").is_file():
+                raise FolderError(f"{directory / (needed + '.py')} is missing; {module}.py imports it (remote code)")
+            todo.append(needed)
 
 
 def check_files(directory: str | Path, require_card: bool = True) -> str:
