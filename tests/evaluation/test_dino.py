@@ -15,7 +15,7 @@ from panovlm.data.io import ImageLoadError
 from panovlm.evaluation.dino import DinoVisualizer
 from panovlm.evaluation.dino_loading import CheckpointError, checkpoint_name, load_for_visualization
 from panovlm.evaluation.dino_render import paint_erp
-from panovlm.evaluation.pca import fit_basis
+from panovlm.evaluation.pca import fit_basis, fit_shared_bases
 from panovlm.evaluation.similarity import (
     hungarian_cosine,
     linear_cka,
@@ -118,6 +118,18 @@ def test_remove_first_pc_drops_the_dominant_direction():
     tokens[:, 0] *= 20.0  # the dominant direction
     basis = fit_basis([tokens], bg_removal="remove_first_pc")
     assert torch.all(basis.components[:, 0].abs() < 0.2)
+
+
+def test_shared_bases_ignore_the_offset_between_two_models():
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(100, 12, generator=gen)
+    shifted = x + 10.0  # a second model whose tokens differ from the first by a constant offset
+    first, second = fit_shared_bases([[x], [shifted]], bg_removal="none")
+    assert torch.allclose(first.components, second.components)
+    assert torch.allclose(first.colours(x), second.colours(shifted))
+    joint = fit_basis([x, shifted], bg_removal="none")  # without per-model centring the offset is component 1
+    offset = torch.nn.functional.normalize(torch.ones(12), dim=0).double()
+    assert abs(float(joint.components[0] @ offset)) > 0.99
 
 
 def test_one_basis_across_token_sets_needs_one_width():
@@ -265,3 +277,39 @@ def test_cli_compare_and_several_images(tiny_dir, pano, tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert main(["visualize", "--checkpoint", str(tmp_path / "missing.ckpt"), "--image", str(pano)]) == 2
     assert "missing.ckpt: checkpoint not found" in caplog.text
+
+
+def test_a_query_resampler_has_no_ray_metrics_and_says_why(pano, tmp_path):
+    from panovlm.evaluation.dino_loading import image_processor_for
+    from panovlm.models.tiny import tiny_model
+
+    model = tiny_model(test=True, resampler_type="qformer", resampler_num_queries=6).eval()
+    viz = DinoVisualizer(model, image_processor_for(model.config), name="q")
+    report = viz.visualize(pano, tmp_path)
+    summary = report["levels"]["resampled_features"]["summary"]
+    assert summary["token_cosine"]["count"] == 8
+    assert summary["token_cosine_ray"] is None and summary["ssim"] is None
+    text = (tmp_path / "similarity_analysis_q.txt").read_text()
+    assert "token_cosine_ray: not computed (needs a token grid)" in text
+    assert report["levels"]["resampled_features"]["grid"] is None
+
+
+def test_cls_tokens_enter_the_pca_fit_only_when_kept(pano):
+    from panovlm.evaluation.dino_loading import image_processor_for
+    from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+    from panovlm.models.tiny import TEST_SETTINGS, tiny_specs, tiny_tokenizer
+
+    _, text = tiny_specs(test=True)
+    dino = {"model_type": "dinov2", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "patch_size": 16, "image_size": 64}
+    torch.manual_seed(0)
+    model = PanoLLaVaForConditionalGeneration.from_components(dino, text, tiny_tokenizer(), **TEST_SETTINGS).eval()
+    dropped = DinoVisualizer(model, image_processor_for(model.config), bg_removal="none")
+    kept = DinoVisualizer(model, image_processor_for(model.config), bg_removal="none", keep_cls_token=True)
+    features = dropped.extract(pano)
+    assert features.prefix.shape == (9, 1, 32) and features.tokens["vision_encoder"].shape == (9, 4, 4, 32)
+    a, b = dropped.fit([features])[0]["vision_encoder"], kept.fit([features])[0]["vision_encoder"]
+    assert not torch.allclose(a.mean, b.mean)  # the 9 CLS tokens moved the fit
+    flat = features.tokens["vision_encoder"].reshape(-1, 32)
+    expected = torch.cat([flat, features.prefix.reshape(-1, 32)]).double().mean(0)
+    assert torch.allclose(b.mean, expected)

@@ -112,7 +112,7 @@ def _one_image(viz, other, image: Path, target: Path) -> dict:
                          f"differs from {viz.name}'s ({viz.plan.strategy}, {len(viz.plan)}); compare models of one plan")
     feats = [viz.extract(image), other.extract(image)]
     bases = viz.fit(feats)
-    results = [viz.analyse(feats[0], bases), other.analyse(feats[1], bases)]
+    results = [viz.analyse(feats[0], bases[0]), other.analyse(feats[1], bases[1])]
     reports = [write_outputs(target, v.name, f, r, v) for v, f, r in zip((viz, other), feats, results, strict=True)]
     compared = compare_outputs(target, [viz.name, other.name], feats, results, viz)
     return {"image": str(image), "name": f"{viz.name}_vs_{other.name}", "levels": reports[0]["levels"],

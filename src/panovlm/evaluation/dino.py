@@ -32,7 +32,7 @@ from torch import Tensor
 from panovlm.data.io import ImageSource, load_image
 from panovlm.evaluation import dino_render as render
 from panovlm.evaluation.dino_loading import CheckpointError, LoadedModel, image_processor_for, load_for_visualization
-from panovlm.evaluation.pca import BG_REMOVAL, DEFAULT_BG_THRESHOLD, PCABasis, fit_basis
+from panovlm.evaluation.pca import BG_REMOVAL, DEFAULT_BG_THRESHOLD, PCABasis, fit_shared_bases
 from panovlm.evaluation.similarity import LpipsStatus, PairScores, lpips_status, neighbour_pairs, pair_similarity
 from panovlm.geometry import ViewPlan
 
@@ -68,18 +68,26 @@ class LevelResult:
 
 
 def fit_bases(features: Sequence[PanoramaFeatures], n_components: int = 3, bg_removal: str = "threshold",
-              bg_threshold: float = DEFAULT_BG_THRESHOLD, keep_cls_token: bool = False) -> dict[str, PCABasis]:
-    """One basis per level, fitted on the tokens of all views of all ``features`` (several checkpoints: --compare)."""
-    bases = {}
+              bg_threshold: float = DEFAULT_BG_THRESHOLD, keep_cls_token: bool = False) -> list[dict[str, PCABasis]]:
+    """Per level, one basis on the tokens of all views; several ``features`` (``--compare``) share its directions.
+
+    Returns one ``{level: basis}`` per entry of ``features`` (see ``pca.fit_shared_bases``).
+    """
+    out: list[dict[str, PCABasis]] = [{} for _ in features]
     for level in LEVELS:
-        sets = [f.tokens[level].reshape(-1, f.tokens[level].shape[-1]) for f in features]  # each (V * S, D)
-        if level == "vision_encoder" and keep_cls_token:
-            sets += [f.prefix.reshape(-1, f.prefix.shape[-1]) for f in features if f.prefix is not None]
+        groups = []
+        for f in features:
+            sets = [f.tokens[level].reshape(-1, f.tokens[level].shape[-1])]  # (V * S, D)
+            if level == "vision_encoder" and keep_cls_token and f.prefix is not None:
+                sets.append(f.prefix.reshape(-1, f.prefix.shape[-1]))  # (V * P, D)
+            groups.append(sets)
         try:
-            bases[level] = fit_basis(sets, n_components, bg_removal, bg_threshold)
+            bases = fit_shared_bases(groups, n_components, bg_removal, bg_threshold)
         except ValueError as err:
             raise ValueError(f"{LEVEL_TITLES[level]} PCA: {err}") from err
-    return bases
+        for target, basis in zip(out, bases, strict=True):
+            target[level] = basis
+    return out
 
 
 class DinoVisualizer:
@@ -157,12 +165,12 @@ class DinoVisualizer:
             views=_display_views(pixels, self.image_processor), tokens=tokens,
             prefix=prefix.float().cpu() if prefix.shape[1] else None, seconds=time.perf_counter() - start)
 
-    def fit(self, features: Sequence[PanoramaFeatures]) -> dict[str, PCABasis]:
+    def fit(self, features: Sequence[PanoramaFeatures]) -> list[dict[str, PCABasis]]:
         return fit_bases(features, self.n_components, self.bg_removal, self.bg_threshold, self.keep_cls_token)
 
     def analyse(self, features: PanoramaFeatures, bases: dict[str, PCABasis] | None = None) -> dict[str, LevelResult]:
         """PCA pictures and (if ``similarity``) pair scores of every level; ``bases`` default: fitted on ``features``."""
-        bases = bases or self.fit([features])
+        bases = bases or self.fit([features])[0]
         pairs = neighbour_pairs(features.plan) if self.similarity else ()
         if self.similarity and self._lpips is None:
             self._lpips = lpips_status()

@@ -133,7 +133,7 @@ def compare_outputs(out: Path, names: Sequence[str], features: Sequence[Panorama
     files["erp_pca"] = out / f"compare_erp_pca_{tag}.png"
     render.write_png(files["erp_pca"], render.stack_figure(parts, titles))
     deltas: dict[str, dict[str, Any]] = {}
-    lines = [f"PanoVLM view similarity, {names[1]} minus {names[0]} (one PCA basis fitted on both)",
+    lines = [f"PanoVLM view similarity, {names[1]} minus {names[0]} (one PCA basis: shared components, each model centred on its own mean)",
              f"image: {features[0].image}", ""]
     for level in LEVELS:
         first, second = summarise(results[0][level].scores), summarise(results[1][level].scores)

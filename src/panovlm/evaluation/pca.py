@@ -4,8 +4,10 @@ Shapes: tokens ``(N, D)`` (all views of a panorama, or of several checkpoints, s
 ``(N, k)``, colours ``(N, 3)``.
 
 One basis is fitted on the tokens of all views together (DINO's practice), so a colour means the
-same feature direction in every view; ``fit_basis`` takes several token sets (``--compare``) and fits
-one basis on all of them. Background removal (``bg_removal``), as seed 001 lists it:
+same feature direction in every view. ``fit_shared_bases`` fits one set of directions for several
+models (``--compare``): each model's tokens are first centred on that model's own mean, so the
+components describe how tokens differ within a model (not the offset between two models, which
+would otherwise take the first component and paint each model in one flat colour). Background removal (``bg_removal``), as seed 001 lists it:
 
 * ``threshold`` (default): DINOv2's foreground mask. The first principal component separates
   background from objects in DINO features; its scores are min-max scaled to [0, 1] with the sign
@@ -27,7 +29,7 @@ loading positive), so the same features give the same colours run after run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -96,13 +98,21 @@ def _principal(tokens: Tensor, k: int) -> tuple[Tensor, Tensor, tuple[float, ...
     """(mean (D,), components (k, D) with sign fixed, explained variance fractions) of ``tokens`` (N, D)."""
     mean = tokens.mean(dim=0)
     centred = tokens - mean
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)  # vh: (min(N, D), D)
+    n, d = centred.shape
+    # Eigen-decomposition of the smaller of the covariance / Gram matrices instead of a full SVD of
+    # (N, D): same components, 0.25 s instead of 0.67 s for SigLIP-base (N = 1764, D = 768, 1 thread).
+    if d <= n:
+        var, vecs = torch.linalg.eigh(centred.T @ centred)  # (D,), (D, D) ascending
+        var, vh = var.flip(0).clamp_min(0), vecs.flip(1).T  # vh: (D, D) rows = components
+    else:
+        var, vecs = torch.linalg.eigh(centred @ centred.T)  # (N,), (N, N)
+        var, u = var.flip(0).clamp_min(0), vecs.flip(1)
+        vh = torch.nn.functional.normalize((centred.T @ u).T, dim=1)  # (N, D)
     k = min(k, vh.shape[0])
     comps = vh[:k].clone()
     # svd_flip: the largest-magnitude loading of each component is positive (deterministic colours).
     signs = torch.sign(comps.gather(1, comps.abs().argmax(dim=1, keepdim=True))).squeeze(1)
     comps *= torch.where(signs == 0, torch.ones_like(signs), signs)[:, None]
-    var = s**2
     explained = tuple(float(v) for v in (var[:k] / var.sum().clamp_min(1e-24)))
     return mean, comps, explained
 
@@ -170,3 +180,27 @@ def fit_basis(
     mean, comps, explained = _principal(tokens, n_components)
     low, high = _scale((tokens - mean) @ comps.T)
     return PCABasis(mean, comps, low, high, bg_removal, explained=explained)
+
+
+def fit_shared_bases(groups: Sequence[Sequence[Tensor]], n_components: int = 3, bg_removal: str = "threshold",
+                     bg_threshold: float = DEFAULT_BG_THRESHOLD, outlier_z: float = DEFAULT_OUTLIER_Z) -> list[PCABasis]:
+    """One basis per group (a model's token sets), all with the same components and colour scale.
+
+    Each group is centred on its own mean before the joint fit; its basis is the joint one moved back
+    to that mean. With one group this is ``fit_basis``.
+    """
+    if not groups:
+        raise ValueError("fit_shared_bases needs at least one group of token sets")
+    means, centred = [], []
+    for sets in groups:
+        tokens = torch.cat([_check(t) for t in sets])  # (N_g, D)
+        means.append(tokens.mean(dim=0))
+        centred.append(tokens - means[-1])
+    joint = fit_basis(centred, n_components, bg_removal, bg_threshold, outlier_z)
+    out = []
+    for mean in means:
+        out.append(replace(
+            joint, mean=joint.mean + mean,
+            mask_mean=None if joint.mask_mean is None else joint.mask_mean + mean,
+            outlier_center=None if joint.outlier_center is None else joint.outlier_center + mean))
+    return out
