@@ -126,7 +126,7 @@ def test_shared_bases_ignore_the_offset_between_two_models():
     shifted = x + 10.0  # a second model whose tokens differ from the first by a constant offset
     first, second = fit_shared_bases([[x], [shifted]], bg_removal="none")
     assert torch.allclose(first.components, second.components)
-    assert torch.allclose(first.colours(x), second.colours(shifted))
+    assert torch.allclose(first.colours(x), second.colours(shifted), atol=1e-5)  # float32 rounding of x + 10
     joint = fit_basis([x, shifted], bg_removal="none")  # without per-model centring the offset is component 1
     offset = torch.nn.functional.normalize(torch.ones(12), dim=0).double()
     assert abs(float(joint.components[0] @ offset)) > 0.99
