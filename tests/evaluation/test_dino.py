@@ -217,8 +217,11 @@ def test_bad_checkpoints_are_one_line_errors_naming_the_file(tiny_dir, tmp_path)
     text = tmp_path / "notes.ckpt"
     text.write_text("not a checkpoint")
     _one_line_error(lambda: load_for_visualization(text, device="cpu"), text, "not a PyTorch / Lightning checkpoint")
-    other = tmp_path / "resnet.ckpt"
-    torch.save({"state_dict": {"conv1.weight": torch.zeros(2, 3, 3, 3)}}, other)
+    foreign = tmp_path / "resnet.ckpt"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(2, 3, 3, 3)}}, foreign)
+    _one_line_error(lambda: load_for_visualization(foreign, device="cpu"), foreign, "expected")
+    other = tmp_path / "other_module.ckpt"
+    torch.save({"state_dict": {"model.conv1.weight": torch.zeros(2, 3, 3, 3)}}, other)
     _one_line_error(lambda: load_for_visualization(other, device="cpu"), other, "another architecture")
     from panovlm.models.tiny import tiny_model
 
@@ -227,8 +230,7 @@ def test_bad_checkpoints_are_one_line_errors_naming_the_file(tiny_dir, tmp_path)
                                .items()}}, wider)
     _one_line_error(lambda: load_for_visualization(wider, config=folder, device="cpu"), wider, "another architecture",
                     "shape")
-    _one_line_error(lambda: load_for_visualization(wider, device="cpu"), wider, "no config in the checkpoint",
-                    "--config")
+    _one_line_error(lambda: load_for_visualization(wider, device="cpu"), wider, "no config", "--config")
 
 
 def test_bad_images_and_untrained_settings_are_one_line_errors(tiny_dir, tmp_path):

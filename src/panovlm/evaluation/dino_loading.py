@@ -2,11 +2,12 @@
 
 * A model folder (``RUN/<stage>/model_final``, ``quickstart/model``): ``from_pretrained``.
 * A Lightning checkpoint (``RUN/<stage>/checkpoints/last.ckpt``, ``best-*.ckpt``): read with
-  ``torch.load(weights_only=True)`` (no arbitrary unpickling). The run's checkpoints hold weights,
-  not the model config, so the architecture comes from, in this order: ``config`` (a run config YAML
-  such as ``configs/tiny.yaml``, or a model's ``config.json`` / folder), a ``panovlm_config`` dict in
-  the checkpoint, the stage's saved model beside it (``RUN/<stage>/model_final/config.json``).
-  Otherwise it is the seed's error: no config in the checkpoint, pass ``--config``.
+  ``torch.load(weights_only=True)`` (no arbitrary unpickling) by the export's reader
+  (``panovlm.hub.convert.read_lightning_state``). A run's checkpoints hold weights, not the model
+  config, so the architecture comes from ``config`` (a run config YAML such as ``configs/tiny.yaml``,
+  or a model's ``config.json`` / folder) or else from a saved model folder of the same run, found as
+  the export finds it (``panovlm.hub.convert.locate``: the stage's ``model_final``, then the other
+  stages'). Otherwise it is the seed's error: no config in the checkpoint, pass ``--config``.
 
 Only the vision path (``vision_tower``, ``resampler``) must be in the checkpoint; language-model and
 projector weights may be absent (a vision-stage run) and are not used. Every failure is a
@@ -16,7 +17,6 @@ projector weights may be absent (a vision-stage run) and are not used. Every fai
 from __future__ import annotations
 
 import logging
-import pickle
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -28,7 +28,6 @@ import torch
 logger = logging.getLogger(__name__)
 
 REQUIRED_PREFIXES: tuple[str, ...] = ("vision_tower.", "resampler.")
-LIGHTNING_PREFIX = "model."  # PanoVLMModule keeps the transformers model as ``self.model``
 _GENERIC_NAMES = {"model", "final", "hf_model"}
 
 
@@ -127,47 +126,41 @@ def _check_model_type(config_file: Path) -> None:
         raise CheckpointError(f"{config_file}: model_type {kind!r}, expected a PanoLLaVA model ('panollava')")
 
 
-def _read_checkpoint(path: Path) -> dict:
+def _lightning_state(path: Path) -> dict[str, torch.Tensor]:
+    """The model's tensors of a Lightning checkpoint (``model.`` prefix removed); one-line errors."""
+    from panovlm.hub.check import FolderError
+    from panovlm.hub.convert import read_lightning_state
+
+    # torch.save writes a zip archive (a legacy one starts with a pickle's protocol byte): anything else is
+    # not a checkpoint at all, which torch.load would report as a refused unpickling.
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    if not zipfile.is_zipfile(path) and not head.startswith(b"\x80"):
+        raise CheckpointError(f"{path}: not a PyTorch / Lightning checkpoint (neither the zip archive torch.save "
+                              "writes nor a pickle); expected RUN/<stage>/checkpoints/*.ckpt or a model folder")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(f"{path}: not a PyTorch / Lightning checkpoint (torch.load with weights_only=True "
-                              f"failed: {_one_line(err)})") from err
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: not a Lightning checkpoint (holds a {type(data).__name__}, expected a dict "
-                              "with 'state_dict')")
-    return data
-
-
-def _state_dict(path: Path, data: dict) -> dict[str, torch.Tensor]:
-    raw = data.get("state_dict")
-    if raw is None and data and all(isinstance(v, torch.Tensor) for v in data.values()):
-        raw = data  # a bare state dict
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict'; keys {sorted(data)[:6]})")
-    state = {k[len(LIGHTNING_PREFIX):] if k.startswith(LIGHTNING_PREFIX) else k: v for k, v in raw.items()}
+        state, _ = read_lightning_state(path)
+    except FolderError as err:
+        raise CheckpointError(_one_line(err)) from err
+    except (ValueError, zipfile.BadZipFile) as err:  # not a zip / pickle at all
+        raise CheckpointError(f"{path}: not a PyTorch / Lightning checkpoint ({_one_line(err)})") from err
     if not any(k.startswith(REQUIRED_PREFIXES) for k in state):
         raise CheckpointError(f"{path}: checkpoint of another architecture: no vision_tower.* / resampler.* weights "
                               f"(first keys {sorted(state)[:3]}); expected a PanoVLM training checkpoint")
     return state
 
 
-def _find_config(path: Path, data: dict, config: Path | None) -> tuple[Any, str]:
-    from panovlm.models.configuration_panollava import PanoLLaVaConfig
+def _find_config(path: Path, config: Path | None) -> tuple[Any, str]:
+    from panovlm.hub.check import FolderError
+    from panovlm.hub.convert import load_config, locate
 
     if config is not None:
         return _config_from_path(config), str(config)
-    embedded = data.get("panovlm_config")
-    if isinstance(embedded, dict):
-        return PanoLLaVaConfig.from_dict(embedded), f"{path} (panovlm_config)"
-    if path.parent.name == "checkpoints":
-        beside = path.parent.parent / "model_final" / "config.json"
-        if beside.is_file():
-            _check_model_type(beside)
-            return PanoLLaVaConfig.from_pretrained(str(beside)), str(beside)
-    raise CheckpointError(f"{path}: no config in the checkpoint (and no model_final/config.json beside its "
-                          "checkpoints folder); pass --config with the run config YAML (e.g. configs/tiny.yaml) or "
-                          "a model's config.json")
+    try:
+        config_dir = locate(path).config_dir
+        return load_config(config_dir), str(config_dir / "config.json")
+    except FolderError as err:
+        raise CheckpointError(f"{_one_line(err)}, or a run config YAML (e.g. configs/tiny.yaml)") from err
 
 
 def _load_weights(model: Any, state: dict[str, torch.Tensor], path: Path) -> list[str]:
@@ -213,15 +206,17 @@ def load_for_visualization(checkpoint: str | Path, config: str | Path | None = N
         if not config_file.is_file():
             raise CheckpointError(f"{path}: not a model folder (no config.json) and not a checkpoint file")
         _check_model_type(config_file)
+        if config_path is not None:
+            logger.warning("%s is a model folder: its own config.json is used, --config %s is ignored", path,
+                           config_path)
         try:
             model = PanoLLaVaForConditionalGeneration.from_pretrained(str(path))
         except (OSError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"{path}: cannot load the model ({_one_line(err)})") from err
         loaded = LoadedModel(model, image_processor_for(model.config), checkpoint_name(path), path, str(config_file))
     else:
-        data = _read_checkpoint(path)
-        state = _state_dict(path, data)
-        cfg, source = _find_config(path, data, config_path)
+        state = _lightning_state(path)
+        cfg, source = _find_config(path, config_path)
         model = PanoLLaVaForConditionalGeneration(cfg)
         not_loaded = _load_weights(model, state, path)
         if not_loaded:
