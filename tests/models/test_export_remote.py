@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForImageTextToText
+from PIL import Image
+from transformers import AutoConfig, AutoModelForImageTextToText, pipeline
 
 from panovlm.hub import remote_code
 from panovlm.models import PanoLLaVaForFeatureExtraction, PanoLLaVaForVICReg
@@ -30,6 +31,7 @@ REMOTE_SCRIPT = textwrap.dedent('''
     import numpy as np
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor
+    from transformers import pipeline
     gen_dir, vicreg_dir, feat_dir, out = sys.argv[1:5]
     image = np.load(sys.argv[5])
     config = AutoConfig.from_pretrained(gen_dir, trust_remote_code=True)
@@ -43,12 +45,17 @@ REMOTE_SCRIPT = textwrap.dedent('''
         vicreg_loss = vicreg(inputs["pixel_values"]).vicreg_loss
         feat = AutoModel.from_pretrained(feat_dir, trust_remote_code=True).eval()
         pooled = feat(inputs["pixel_values"]).pooled_output
+    pipe = pipeline("image-text-to-text", model=gen_dir, trust_remote_code=True)
+    answer = pipe(text=[{"role": "user", "content": [{"type": "image", "url": sys.argv[6]},
+                                                     {"type": "text", "text": "What is behind you?"}]}],
+                  max_new_tokens=6, return_full_text=False)
     torch.save({"pixel_values": inputs["pixel_values"], "input_ids": inputs["input_ids"], "logits": logits,
                 "tokens": tokens, "vicreg_loss": vicreg_loss, "pooled": pooled}, out)
     leaked = sorted(m for m in sys.modules if m.split(".")[0] == "panovlm")
     print(json.dumps({"config": type(config).__module__, "model": type(model).__module__,
                       "processor": type(processor).__name__, "image_processor": type(processor.image_processor).__name__,
-                      "vicreg": type(vicreg).__name__, "feat": type(feat).__name__, "leaked": leaked}))
+                      "vicreg": type(vicreg).__name__, "feat": type(feat).__name__, "leaked": leaked,
+                      "pipeline": answer[0]["generated_text"], "pipeline_model": type(pipe.model).__module__}))
 ''')
 
 
@@ -75,9 +82,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for name, head in heads.items():
         head.save_pretrained(dirs[name])
         processor.save_pretrained(dirs[name])
-    image_path = root / "image.npy"
+    image_path, png = root / "image.npy", root / "pano.png"
     np.save(image_path, _image())
-    return {"root": root, "dirs": dirs, "model": model, "processor": processor, "heads": heads, "image": image_path}
+    Image.fromarray(_image()).save(png)
+    return {"root": root, "dirs": dirs, "model": model, "processor": processor, "heads": heads, "image": image_path,
+            "png": png}
 
 
 def test_save_writes_auto_map_and_code(exported: dict) -> None:
@@ -134,7 +143,7 @@ def test_remote_load_without_panovlm_matches_the_package(exported: dict, tmp_pat
            "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
     # -I: no user site, no PYTHONPATH, no cwd on sys.path (the blocker handles the editable install).
     out = subprocess.run([sys.executable, "-I", str(script), str(dirs["gen"]), str(dirs["vicreg"]), str(dirs["feat"]),
-                          str(result), str(exported["image"])], capture_output=True, text=True, timeout=280,
+                          str(result), str(exported["image"]), str(exported["png"])], capture_output=True, text=True, timeout=280,
                          cwd=tmp_path, env=env, check=False)
     assert out.returncode == 0, out.stderr[-4000:]
     info = json.loads(out.stdout.strip().splitlines()[-1])
@@ -143,6 +152,11 @@ def test_remote_load_without_panovlm_matches_the_package(exported: dict, tmp_pat
     assert (info["processor"], info["image_processor"]) == ("PanoLLaVaProcessor", "PanoramaImageProcessor")
     assert (info["vicreg"], info["feat"]) == ("PanoLLaVaForVICReg", "PanoLLaVaForFeatureExtraction")
     remote = torch.load(result, weights_only=True)
+    assert info["pipeline_model"].startswith("transformers_modules.")
+    in_package = pipeline("image-text-to-text", model=str(dirs["gen"]))  # registered by import panovlm
+    messages = [{"role": "user", "content": [{"type": "image", "url": str(exported["png"])},
+                                             {"type": "text", "text": "What is behind you?"}]}]
+    assert info["pipeline"] == in_package(text=messages, max_new_tokens=6, return_full_text=False)[0]["generated_text"]
 
     processor, model = exported["processor"], exported["model"]
     inputs = processor(text="What is to your right?", images=np.load(exported["image"]))

@@ -121,6 +121,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
+        num_views = self._take_seed_keys(kwargs)
         super().__post_init__(**kwargs)
         # The LM owns the tying decision; mirror it so PreTrainedModel ties lm_head like the bare LM.
         self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
@@ -129,6 +130,42 @@ class PanoLLaVaConfig(PreTrainedConfig):
         if self.vicreg_projector_dim is None:
             self.vicreg_projector_dim = int(self.latent_dimension)
         self.validate_settings()
+        if num_views is not None and int(num_views) != len(self.view_plan()):
+            raise ValueError(f"num_views={num_views} but crop_strategy={self.crop_strategy!r} (fov_deg={self.fov_deg}, "
+                             f"overlap_ratio={self.overlap_ratio}) gives {len(self.view_plan())} views; the view count "
+                             "follows from the view plan: set crop_strategy / fov_deg / overlap_ratio, not num_views")
+
+    # ------------------------------------------------------------------ seed 003's config keys
+    def _take_seed_keys(self, kwargs: dict[str, Any]) -> int | None:
+        """Honour or refuse the keys of seed 003's JSON that are not fields; returns ``num_views`` to check.
+
+        transformers would keep an unknown key as a silent attribute; each of these means something to a
+        seed user, so it is applied (``num_latent_tokens`` -> ``resampler_num_queries``, ``model_name`` ->
+        that model's config), checked (``num_views``, ``is_composition``) or refused with the replacement.
+        """
+        if kwargs.pop("is_composition", True) is not True:
+            raise ValueError("is_composition must be true: PanoLLaVaConfig is always a composite "
+                             "(vision_config + text_config); drop the key")
+        for name in ("vision_config", "text_config"):
+            spec = getattr(self, name)
+            if isinstance(spec, dict) and "model_name" in spec:
+                setattr(self, name, _named_sub_config(name, spec, vision=name == "vision_config"))
+        if "num_latent_tokens" in kwargs:
+            self._apply_num_latent_tokens(kwargs.pop("num_latent_tokens"))
+        return kwargs.pop("num_views", None)
+
+    def _apply_num_latent_tokens(self, value: Any) -> None:
+        kind = RESAMPLER_ALIASES.get(self.resampler_type, self.resampler_type)
+        if kind in ("qformer", "perceiver"):
+            if self.resampler_num_queries is not None and self.resampler_num_queries != value:
+                raise ValueError(f"num_latent_tokens={value} contradicts resampler_num_queries="
+                                 f"{self.resampler_num_queries}; give only resampler_num_queries")
+            self.resampler_num_queries = value
+            return
+        raise ValueError(f"num_latent_tokens={value} cannot be honoured with resampler_type={self.resampler_type!r}: "
+                         "its tokens per view are the patch grid pooled by resampler_pool (e.g. resampler_pool=2 "
+                         "quarters them); set resampler_pool, or use resampler_type 'qformer' / 'perceiver' with "
+                         "resampler_num_queries (what num_latent_tokens means there)")
 
     # ------------------------------------------------------------------ validation
     def validate_settings(self) -> None:
@@ -199,6 +236,22 @@ class PanoLLaVaConfig(PreTrainedConfig):
         """(similarity/invariance, variance, covariance) weights of the VICReg terms."""
         return (float(self.vicreg_similarity_weight), float(self.vicreg_variance_weight),
                 float(self.vicreg_covariance_weight))
+
+
+def _named_sub_config(name: str, spec: dict, vision: bool) -> PreTrainedConfig:
+    """The config of the model ``spec["model_name"]`` names; the other keys of ``spec`` must agree with it."""
+    # components imports this module; imported here, where a seed-style name is actually used.
+    from .components import config_from_spec
+
+    fields = dict(spec)
+    model_name = fields.pop("model_name")
+    config = config_from_spec(str(model_name), vision=vision)  # offline: an OSError saying what to use instead
+    for key, value in fields.items():
+        loaded = getattr(config, key, None)
+        if loaded != value:
+            raise ValueError(f"{name}.{key}={value!r} disagrees with {model_name!r}'s {key}={loaded!r}; drop the key "
+                             f"(the pretrained weights fix it) or give a config dict without model_name")
+    return config
 
 
 def _one_of(name: str, value: Any, valid: tuple[str, ...]) -> None:

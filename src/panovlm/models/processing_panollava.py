@@ -135,6 +135,42 @@ class PanoLLaVaProcessor(ProcessorMixin):
         data["attention_mask"] = pad_batch([[1] * len(p) for p in prompts], 0, "left")
         return BatchFeature(data)
 
+    def apply_chat_template(self, conversation: Sequence[Any], chat_template: str | None = None, tokenize: bool = False,
+                            return_dict: bool = False, add_generation_prompt: bool = True,
+                            continue_final_message: bool = False, return_tensors: str | None = "pt",
+                            processor_kwargs: dict | None = None, **kwargs: Any) -> Any:
+        """Generation prompts from HF's multimodal messages form (what ``pipeline("image-text-to-text")`` sends).
+
+        ``conversation``: one conversation or a list of them, each a list of ``{"role", "content"}`` where
+        ``content`` is a string or a list of ``{"type": "text", "text"}`` / ``{"type": "image", "url" | "path" |
+        "image"}`` items. At most one panorama per conversation; its placeholder goes where training puts it
+        (the start of the first user turn), wherever the image item sits. ``tokenize=False`` returns the
+        prompt text(s) with one placeholder; ``tokenize=True`` the ``__call__`` inputs (a ``BatchFeature``
+        with ``return_dict``, else the ``input_ids``).
+        """
+        if chat_template is not None:
+            raise ValueError("chat_template cannot be overridden here: prompts must be formatted as in training")
+        if continue_final_message or not add_generation_prompt:
+            raise ValueError("PanoLLaVaProcessor prompts end with the assistant header (add_generation_prompt=True, "
+                             "continue_final_message=False); prefilling an assistant answer is not supported")
+        if kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        conversations = [conversation] if conversation and isinstance(conversation[0], dict) else list(conversation)
+        texts, images = zip(*(_split_messages(c) for c in conversations), strict=True)
+        with_image = [image is not None for image in images]
+        if any(with_image) and not all(with_image):
+            raise ValueError("either every conversation of a batch has an image or none has one "
+                             f"(image present: {list(with_image)})")
+        if not tokenize:
+            prompts = [self.tokenizer.decode(build_generation_prompt(self.tokenizer, t, self.vision_token,
+                                                                     add_vision=any(with_image),
+                                                                     system_prompt=self.system_prompt))
+                       for t in texts]
+            return prompts[0] if len(prompts) == 1 and isinstance(conversation[0], dict) else prompts
+        inputs = self(text=list(texts), images=list(images) if any(with_image) else None,
+                      return_tensors=return_tensors or "pt", **dict(processor_kwargs or {}))
+        return inputs if return_dict else inputs["input_ids"]
+
     def training_example(self, messages: Sequence[dict], max_length: int | None = None, add_vision: bool = True,
                          sample_id: str | None = None) -> dict[str, list[int]]:
         """``{"input_ids", "labels"}`` of one conversation (one placeholder; see ``fusion``)."""
@@ -148,6 +184,33 @@ class PanoLLaVaProcessor(ProcessorMixin):
     @property
     def model_input_names(self) -> list[str]:
         return ["pixel_values", "input_ids", "attention_mask"]
+
+
+def _split_messages(conversation: Sequence[dict]) -> tuple[list[dict], Any]:
+    """(messages with string contents, the conversation's image or None) of one HF-form conversation."""
+    messages, found = [], []
+    for i, message in enumerate(conversation):
+        content = message.get("content", "")
+        if isinstance(content, str):
+            messages.append({"role": message["role"], "content": content})
+            continue
+        parts = []
+        for item in content:
+            kind = item.get("type")
+            if kind == "text":
+                parts.append(str(item.get("text", "")))
+            elif kind == "image":
+                source = next((item[k] for k in ("image", "url", "path") if item.get(k) is not None), None)
+                if source is None:
+                    raise ValueError(f"message {i}: an image item needs an 'image', 'url' or 'path' entry, got "
+                                     f"keys {sorted(item)}")
+                found.append(source)
+            else:
+                raise ValueError(f"message {i}: content type {kind!r} is not supported; use 'text' or 'image'")
+        messages.append({"role": message["role"], "content": " ".join(p for p in parts if p)})
+    if len(found) > 1:
+        raise ValueError(f"a conversation holds {len(found)} images; PanoLLaVA reads one panorama per conversation")
+    return messages, (found[0] if found else None)
 
 
 def _as_batch(text: str | Sequence[Any] | None) -> list[Any] | None:
