@@ -271,7 +271,7 @@ def test_cli_compare_and_several_images(tiny_dir, pano, tmp_path, caplog):
     assert main(["visualize", "--checkpoint", str(folder), "--compare", str(ckpt), "--image", str(pano), str(second),
                  "--output_dir", str(out), "--device", "cpu"]) == 0
     tag = "run_vision_vs_run_vision_last"
-    assert (out / f"summary_{tag}.md").read_text().count("| pano") == 2
+    assert (out / f"summary_{tag}.md").read_text().count("| pano") == 4  # 2 images x 2 models
     compare = json.loads((out / "pano" / f"similarity_compare_{tag}.json").read_text())
     # the same weights on one basis: no difference
     assert compare["deltas"]["vision_encoder"]["token_cosine"]["delta"] == pytest.approx(0.0, abs=1e-9)

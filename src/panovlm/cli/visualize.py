@@ -106,7 +106,8 @@ def _one_image(viz, other, image: Path, target: Path) -> dict:
     from panovlm.evaluation.dino_report import compare_outputs, write_outputs
 
     if other is None:
-        return viz.visualize(image, target)
+        report = viz.visualize(image, target)
+        return {"image": str(image), "models": {viz.name: report["levels"]}}
     if other.plan != viz.plan:
         raise ValueError(f"--compare {other.name}: its view plan ({other.plan.strategy}, {len(other.plan)} views) "
                          f"differs from {viz.name}'s ({viz.plan.strategy}, {len(viz.plan)}); compare models of one plan")
@@ -115,28 +116,29 @@ def _one_image(viz, other, image: Path, target: Path) -> dict:
     results = [viz.analyse(feats[0], bases[0]), other.analyse(feats[1], bases[1])]
     reports = [write_outputs(target, v.name, f, r, v) for v, f, r in zip((viz, other), feats, results, strict=True)]
     compared = compare_outputs(target, [viz.name, other.name], feats, results, viz)
-    return {"image": str(image), "name": f"{viz.name}_vs_{other.name}", "levels": reports[0]["levels"],
-            "levels_compare": reports[1]["levels"], "deltas": compared["deltas"], "files": compared["files"]}
+    return {"image": str(image), "models": {v.name: r["levels"] for v, r in zip((viz, other), reports, strict=True)},
+            "deltas": compared["deltas"]}
 
 
 def _write_summary(out: Path, name: str, reports: list[dict]) -> None:
-    """One row per image: the mean over its neighbouring pairs of each metric, per level."""
+    """One row per image (and model, with --compare): the mean over its neighbouring pairs of each metric, per level."""
     levels = ("vision_encoder", "resampled_features")
-    header = ["image"] + [f"{lv.split('_')[0]} {m}" for lv in levels for m in SUMMARY_METRICS]
+    header = ["image", "model"] + [f"{lv.split('_')[0]} {m}" for lv in levels for m in SUMMARY_METRICS]
     rows = []
     for report in reports:
-        cells = [Path(report["image"]).name]
-        for level in levels:
-            summary = report["levels"][level]["summary"]
-            for metric in SUMMARY_METRICS:
-                stats = summary.get(metric)
-                cells.append("n/a" if stats is None else f"{stats['mean']:.3f}")
-        rows.append(cells)
+        for model, model_levels in report["models"].items():
+            cells = [Path(report["image"]).name, model]
+            for level in levels:
+                summary = model_levels[level]["summary"]
+                for metric in SUMMARY_METRICS:
+                    stats = summary.get(metric)
+                    cells.append("n/a" if stats is None else f"{stats['mean']:.3f}")
+            rows.append(cells)
     lines = [f"# View similarity of {name} (mean over neighbouring pairs)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     out.mkdir(parents=True, exist_ok=True)
     (out / f"summary_{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / f"summary_{name}.json").write_text(json.dumps(
-        [{"image": r["image"], "levels": {lv: r["levels"][lv]["summary"] for lv in levels}} for r in reports],
-        indent=2) + "\n", encoding="utf-8")
+        [{"image": r["image"], "models": {m: {lv: lvs[lv]["summary"] for lv in levels} for m, lvs in r["models"].items()},
+          **({"deltas": r["deltas"]} if "deltas" in r else {})} for r in reports], indent=2) + "\n", encoding="utf-8")

@@ -108,8 +108,7 @@ def erp_figure(features: PanoramaFeatures, results: dict[str, LevelResult], widt
     for level, result in results.items():
         if result.erp is not None:
             images.append(result.erp)
-            names.append(f"{' '.join(titles)} {LEVEL_TITLES[level]} PCA on the ERP (tiles' token rays, overlaps mean)"
-                         .strip())
+            names.append(f"{' '.join(titles)} {LEVEL_TITLES[level]} PCA on the ERP (tile token rays)".strip())
     return render.stack_figure(images, names)
 
 
@@ -129,7 +128,7 @@ def compare_outputs(out: Path, names: Sequence[str], features: Sequence[Panorama
         for n, r in zip(names, results, strict=True):
             if r[level].erp is not None:
                 parts.append(r[level].erp)
-                titles.append(f"{n}: {LEVEL_TITLES[level]} PCA on the ERP")
+                titles.append(f"{n}: {LEVEL_TITLES[level]} PCA")
     files["erp_pca"] = out / f"compare_erp_pca_{tag}.png"
     render.write_png(files["erp_pca"], render.stack_figure(parts, titles))
     deltas: dict[str, dict[str, Any]] = {}
