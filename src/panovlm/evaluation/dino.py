@@ -151,7 +151,9 @@ class DinoVisualizer:
         pixels = self.image_processor.views_from_array(erp)  # (V, 3, S, S) normalised
         tower, resampler = self.model.vision_tower, self.model.resampler
         param = next(tower.parameters())
-        hidden = tower._run(pixels.to(param.device, param.dtype))  # (V, P + gh*gw, Dv), prefix tokens included
+        # The backbone's raw output, before forward() drops the prefix (CLS / register) tokens that
+        # --no_cls_token keeps in the PCA fit; it also bypasses a training-time feature cache.
+        hidden = tower._run(pixels.to(param.device, param.dtype))  # (V, P + gh*gw, Dv)
         prefix, patches = hidden[:, :tower.num_prefix_tokens], hidden[:, tower.num_prefix_tokens:]
         resampled = resampler(patches)  # (V, S', Dl)
         v = pixels.shape[0]

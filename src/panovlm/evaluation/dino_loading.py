@@ -188,8 +188,9 @@ def resolve_device(device: str) -> torch.device:
         raise ValueError(f"device must be auto, cuda or cpu, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but no CUDA device is available; use --device cpu or auto")
-    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else device if device != "auto"
-                        else "cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def load_for_visualization(checkpoint: str | Path, config: str | Path | None = None,
