@@ -7,8 +7,11 @@ from panovlm.plans import build_view_plan
 
 def test_adjacent_ring_of_eight_pairs_neighbours_and_the_wrap():
     plan = build_view_plan("anyres_e2p")
-    pairs = AnyResVICRegPairing().build_tile_pairs(plan.tile_metas())
+    pairs = AnyResVICRegPairing().build_view_pairs(plan.tile_metas())
     assert [(a, b) for a, b, _ in pairs] == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 1)]
+    # The same pairs as positions in the metas list: the global view (view 0) has no meta.
+    tiles = AnyResVICRegPairing().build_tile_pairs(plan.tile_metas())
+    assert [(a + 1, b + 1, o) for a, b, o in tiles] == pairs
     assert all(0.4 < o < 0.6 for _, _, o in pairs)
     # (8, 1) joins yaw -45 and yaw 0 ... and (4, 5) joins 135 and -180 across the seam.
     assert plan.views[4].yaw_deg == 135.0 and plan.views[5].yaw_deg == -180.0
@@ -41,10 +44,23 @@ def test_distance_based_and_all_pairs():
     assert all(a < b for a, b, _ in every)
 
 
-def test_indices_fall_back_to_list_positions_without_view_index():
+def test_tile_pairs_need_no_view_index_but_view_pairs_do():
     metas = [{k: v for k, v in m.items() if k != "view_index"} for m in build_view_plan("anyres_e2p").tile_metas()]
     pairs = AnyResVICRegPairing().build_tile_pairs(metas)
     assert pairs[0][:2] == (0, 1) and pairs[-1][:2] == (7, 0)
+    with pytest.raises(KeyError, match=r"tile_metas\[0\] lacks 'view_index'"):
+        AnyResVICRegPairing().build_view_pairs(metas)
+
+
+def test_sequential_pairs_follow_view_order_and_drop_non_overlapping():
+    plan = build_view_plan("anyres_e2p", pitch_range=(-90.0, 90.0))  # 3 rows of 8
+    sequential = pairs_for_plan(plan, "sequential")
+    adjacent = pairs_for_plan(plan, "adjacent")
+    order = list(plan.tile_indices)
+    assert all(order.index(b) == (order.index(a) + 1) % len(order) for a, b, _ in sequential)
+    assert len(sequential) < len(adjacent)  # no vertical / diagonal pairs
+    ring = build_view_plan("anyres_e2p")  # one row: sequential neighbours are the grid neighbours
+    assert pairs_for_plan(ring, "sequential") == pairs_for_plan(ring, "adjacent")
 
 
 def test_include_global_pairs_every_tile_with_the_global_view():
@@ -102,4 +118,7 @@ def test_seed_000_pairing_snippets_run_as_written(pano_file, capsys):
               f"overlap={overlap:.2f}")
 
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "Pair: (1, 2) - overlap: 0.47" and "Total pairs: 8" in out
+    assert out[0] == "Pair: (0, 1) - overlap: 0.47" and "Total pairs: 8" in out
+    # Each printed pair names the tiles it pairs: yaw 0/45, 45/90, ... (45 degrees apart, seam included).
+    assert out[out.index("Total pairs: 8") + 1] == "  Pair (0, 1): yaw=(0.0°, 45.0°), pitch=(0.0°, 0.0°), overlap=0.47"
+    assert "  Pair (3, 4): yaw=(135.0°, -180.0°), pitch=(0.0°, 0.0°), overlap=0.47" in out

@@ -88,8 +88,9 @@ def test_panorama_vlm_generate_returns_ids_and_text(seed_model):
     out = seed_model.generate(torch.randn(2, 9, 3, 64, 64), max_new_tokens=5, do_sample=False, min_new_tokens=5)
     assert isinstance(out, GenerationOutput)
     assert out.generated_ids.shape == (2, 5) and len(out.text) == 2 and all(isinstance(t, str) for t in out.text)
-    again = seed_model.generate(torch.randn(1, 3, 64, 64).unsqueeze(1).expand(1, 9, 3, 64, 64).clone(),
-                                max_new_tokens=3, temperature=0.0)
+    with pytest.warns(UserWarning, match=r"temperature 0.0 is outside \[0.1, 1.0\]; clamped to 0.1"):
+        again = seed_model.generate(torch.randn(1, 3, 64, 64).unsqueeze(1).expand(1, 9, 3, 64, 64).clone(),
+                                    max_new_tokens=3, temperature=0.0)
     assert again.generated_ids.shape[0] == 1
 
 

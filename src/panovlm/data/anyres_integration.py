@@ -2,25 +2,28 @@
 
 A pair is ``(idx1, idx2, overlap)``:
 
-* ``idx1``, ``idx2`` are **view indices**, positions in the views tensor ``(V, 3, S, S)`` (a tile
-  meta's ``view_index``; for AnyRes-E2P the global view is 0 and tiles are 1..N). A meta without
-  ``view_index`` falls back to its position in the ``tile_metas`` list (then the indices are
-  tile positions, which equal view indices only for plans without a global view). The origin
-  used list positions and indexed the feature tensor with them, off by one.
+* :meth:`AnyResVICRegPairing.build_tile_pairs` gives **positions in the list it was given**, so
+  ``tile_metas[idx1]`` is the tile (seed 000's debugging snippet indexes the metas that way).
+  :meth:`AnyResVICRegPairing.build_view_pairs` gives **view indices**, positions in the views tensor
+  ``(V, 3, S, S)`` (each meta's ``view_index``; for AnyRes-E2P the global view is 0 and tiles are
+  1..N). The two never mix: the origin indexed the feature tensor with list positions, off by one.
+  :func:`pairs_for_plan` (the loss) works on view indices.
 * ``overlap`` is geometric: the fraction of ``idx1``'s rays that ``idx2`` sees
   (:func:`panovlm.geometry.view_overlap`), not a rectangle-in-angle estimate.
 
 Strategies: ``adjacent`` (neighbours in yaw within a pitch row, the 360-degree wrap pair
 included, plus vertical/diagonal neighbours between consecutive rows), ``distance_based``
-(axes closer than ``distance_threshold`` degrees), ``all_pairs``. Pairs whose overlap is below
-``min_overlap`` are dropped in every strategy.
+(axes closer than ``distance_threshold`` degrees), ``all_pairs``, and ``sequential``: tile k with
+tile k + 1 in view order, closed (last, first) when there are more than two tiles, the seed's
+pre-grid VICReg that ``ModelConfig(use_anyres_e2p_vicreg=False)`` selects. Pairs whose overlap
+is below ``min_overlap`` are dropped in every strategy.
 """
 
 from __future__ import annotations
 
 from panovlm.geometry import View, ViewPlan, great_circle_deg, view_overlap, wrap_yaw
 
-PAIRING_STRATEGIES: tuple[str, ...] = ("adjacent", "distance_based", "all_pairs")
+PAIRING_STRATEGIES: tuple[str, ...] = ("adjacent", "distance_based", "all_pairs", "sequential")
 MIN_OVERLAP = 0.01
 _OVERLAP_VIEW_SIZE = 224  # overlap is a fraction of rays, nearly independent of the pixel count
 
@@ -51,26 +54,38 @@ class AnyResVICRegPairing:
         self.min_overlap = float(min_overlap)
 
     def build_tile_pairs(self, tile_metas: list[dict]) -> list[Pair]:
-        """``[(view_idx1, view_idx2, overlap), ...]`` for the tiles described by ``tile_metas``."""
-        views = []
+        """``[(i, j, overlap), ...]`` with ``i``, ``j`` positions in ``tile_metas`` (``tile_metas[i]`` is the tile)."""
+        plan = ViewPlan(views=tuple(self._meta_view(i, m) for i, m in enumerate(tile_metas)), strategy="pairing")
+        return self._pairs(plan, list(range(len(plan))))
+
+    def build_view_pairs(self, tile_metas: list[dict]) -> list[Pair]:
+        """``[(view_idx1, view_idx2, overlap), ...]``: the same pairs, named by each meta's ``view_index``."""
+        index = []
         for i, meta in enumerate(tile_metas):
-            try:
-                yaw, pitch = float(meta["yaw_deg"]), float(meta["pitch_deg"])
-            except KeyError as err:
-                raise KeyError(f"tile_metas[{i}] lacks {err.args[0]!r}; each meta needs yaw_deg and pitch_deg") from err
-            views.append(View("tile", yaw, pitch, float(meta.get("hfov_deg", self.hfov_deg)),
-                              float(meta.get("vfov_deg", self.vfov_deg)),
-                              width=_OVERLAP_VIEW_SIZE, height=_OVERLAP_VIEW_SIZE))
-        index = [int(meta.get("view_index", i)) for i, meta in enumerate(tile_metas)]
+            if "view_index" not in meta:
+                raise KeyError(f"tile_metas[{i}] lacks 'view_index' (its position in the views tensor); "
+                               "use build_tile_pairs for positions in the list")
+            index.append(int(meta["view_index"]))
         if len(set(index)) != len(index):
             raise ValueError(f"tile_metas view indices must be unique, got {index}")
-        plan = ViewPlan(views=tuple(views), strategy="pairing")
-        return [(index[a], index[b], o) for a, b, o in self._pairs(plan, list(range(len(views))))]
+        return [(index[a], index[b], o) for a, b, o in self.build_tile_pairs(tile_metas)]
+
+    def _meta_view(self, i: int, meta: dict) -> View:
+        try:
+            yaw, pitch = float(meta["yaw_deg"]), float(meta["pitch_deg"])
+        except KeyError as err:
+            raise KeyError(f"tile_metas[{i}] lacks {err.args[0]!r}; each meta needs yaw_deg and pitch_deg") from err
+        return View("tile", yaw, pitch, float(meta.get("hfov_deg", self.hfov_deg)),
+                    float(meta.get("vfov_deg", self.vfov_deg)), width=_OVERLAP_VIEW_SIZE, height=_OVERLAP_VIEW_SIZE)
 
     def _pairs(self, plan: ViewPlan, tiles: list[int]) -> list[Pair]:
         """Pairs of positions ``tiles`` in ``plan`` (all perspective tiles)."""
         if self.pairing_strategy == "adjacent":
             candidates = _adjacent(plan, tiles, self.hfov_deg)
+        elif self.pairing_strategy == "sequential":
+            candidates = [(tiles[k], tiles[k + 1]) for k in range(len(tiles) - 1)]
+            if len(tiles) > 2:
+                candidates.append((tiles[-1], tiles[0]))  # closed like the seed's circular v, v + 1
         else:
             candidates = [(a, b) for n, a in enumerate(tiles) for b in tiles[n + 1:]]
             if self.pairing_strategy == "distance_based":

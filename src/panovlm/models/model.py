@@ -7,12 +7,17 @@ The subclass only adapts the seed API (seeds 000 / 002):
 * ``generate(pixel_values, input_ids=None, attention_mask=None, max_new_tokens=32, temperature=0.7, **kw)``
   validates its input and returns ``GenerationOutput(generated_ids, text)``.
 * ``model.tile_metas_batch = [...]`` before ``model(pixel_values=..., stage="vision")`` selects the tiles.
+* ``use_anyres_e2p_vicreg`` (from the ``ModelConfig``; ``False`` when built from a ``PanoLLaVaConfig``) picks
+  the overlap pairs as seed 000 documents: on *and* ``tile_metas_batch`` set -> the grid pairing of
+  ``anyres_vicreg_pairing_strategy``; otherwise the sequential neighbours (tile k, tile k + 1, closed).
+  Both are ray-matched; on a single ring of tiles (the default plan) the two give the same pairs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from typing import Any
 
 import torch
@@ -54,28 +59,33 @@ class PanoramaVLM(PanoLLaVaForConditionalGeneration):
             self.generation_config.pad_token_id = self.config.text_config.pad_token_id
             self.tokenizer = tokenizer
             self.model_config = config
+            self.use_anyres_e2p_vicreg = bool(config.use_anyres_e2p_vicreg)
         elif isinstance(config, PanoLLaVaConfig):
             super().__init__(config, **kwargs)
             self.tokenizer = None
             self.model_config = None
+            self.use_anyres_e2p_vicreg = False  # the seed's default
         else:
             raise TypeError(f"config must be a ModelConfig, a dict or a PanoLLaVaConfig, got {type(config).__name__}")
 
     @property
-    def use_anyres_e2p_vicreg(self) -> bool:
-        """Seed-000 flag: the overlap loss pairs tiles from the plan's geometry."""
-        return True if self.model_config is None else bool(self.model_config.use_anyres_e2p_vicreg)
-
-    @property
     def anyres_vicreg_pairing_strategy(self) -> str:
         return self.config.pairing_strategy
+
+    def vicreg_pairing_strategy(self, has_tile_metas: bool) -> str:
+        """Seed 000's switch: the grid pairing needs the flag and tile metas, else sequential neighbours."""
+        if self.use_anyres_e2p_vicreg and has_tile_metas:
+            return self.anyres_vicreg_pairing_strategy
+        if self.use_anyres_e2p_vicreg:
+            logger.debug("use_anyres_e2p_vicreg is on but tile_metas_batch is empty: sequential VICReg pairs")
+        return "sequential"
 
     def generate(self, pixel_values: Any = None, input_ids: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, max_new_tokens: int = 32, temperature: float = 0.7,
                  tokenizer: Any = None, **kwargs: Any) -> GenerationOutput:
         """Caption / answer for ``pixel_values`` (B, V, 3, S, S) or (B, 3, S, S); default prompt if no ids.
 
-        ``temperature`` is clamped to [0.1, 1.0]; sampling is on when it is above 0.1 unless ``do_sample`` is
+        ``temperature`` is clamped to [0.1, 1.0] with a warning; sampling is on when it is above 0.1 unless ``do_sample`` is
         given (``do_sample=False`` for greedy). Returns only the new tokens and their text.
         """
         if not isinstance(pixel_values, torch.Tensor):
@@ -100,7 +110,10 @@ class PanoramaVLM(PanoLLaVaForConditionalGeneration):
         if num > 1 and bool(((input_ids == self.vision_token_id).sum(dim=1) == 1).all()):
             input_ids, attention_mask, _ = expand_vision_placeholders(input_ids, self.vision_token_id, num,
                                                                       attention_mask)
-        temperature = max(0.1, min(float(temperature), 1.0))
+        clamped = max(0.1, min(float(temperature), 1.0))
+        if clamped != float(temperature):
+            warnings.warn(f"temperature {temperature} is outside [0.1, 1.0]; clamped to {clamped}", stacklevel=2)
+        temperature = clamped
         do_sample = kwargs.pop("do_sample", temperature > 0.1)
         if do_sample:
             kwargs["temperature"] = temperature

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
@@ -37,7 +37,8 @@ from .modeling_parts import (
 
 logger = logging.getLogger(__name__)
 
-STAGES: tuple[str, ...] = ("vision", "resampler", "finetune")
+Stage = Literal["vision", "resampler", "finetune"]
+STAGES: tuple[str, ...] = get_args(Stage)
 # False when this file runs as exported remote code (a flat module that transformers loaded from a model folder).
 IN_PACKAGE = __name__.startswith("panovlm.")
 
@@ -137,7 +138,7 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        stage: str = "finetune",
+        stage: Stage = "finetune",
         view_plan: ViewPlan | None = None,
         tile_metas_batch: list | None = None,
         position_ids: torch.LongTensor | None = None,
@@ -253,4 +254,4 @@ def _is_prefill(past_key_values: Any) -> bool:
     return get_len is not None and int(get_len()) == 0
 
 
-__all__ = ["PanoLLaVaPreTrainedModel", "PanoLLaVaForConditionalGeneration", "STAGES"]
+__all__ = ["PanoLLaVaPreTrainedModel", "PanoLLaVaForConditionalGeneration", "STAGES", "Stage"]

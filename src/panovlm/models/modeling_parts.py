@@ -155,7 +155,7 @@ class PanoLLaVaVisionMixin:
     def vision_stage(self, pixel_values: torch.Tensor, view_plan: ViewPlan | None = None,
                      tile_metas_batch: Sequence[Sequence[dict]] | None = None) -> VisionStageOutput:
         """Overlap loss of the VICReg-projected resampler tokens of overlapping views (matched by ray)."""
-        from ..losses.vicreg_overlap import check_overlap, overlap_loss
+        from ..losses.vicreg_overlap import check_overlap
 
         pixel_values = as_views(pixel_values)
         plan = self.resolve_plan(view_plan, pixel_values.shape[1])
@@ -166,15 +166,13 @@ class PanoLLaVaVisionMixin:
                 raise ValueError(f"tile_metas_batch has {len(metas)} entries for a batch of {pixel_values.shape[0]}")
             plan, indices = select_tile_views(plan, metas)
         grid = self.resampler.output_grid
-        cfg = self.config
-        check_overlap(plan, grid, cfg.pairing_strategy, cfg.vicreg_include_global)
+        strategy = self.vicreg_pairing_strategy(bool(metas))
+        check_overlap(plan, grid, strategy, self.config.vicreg_include_global)
         tokens = self.encode_views(pixel_values[:, indices])  # (B, V', S', Dl)
         embedded = self.vicreg_projector(tokens)  # (B, V', S', Dp)
         features = embedded.view(*embedded.shape[:2], grid[0], grid[1], embedded.shape[-1])  # (B, V', h, w, Dp)
-        terms = overlap_loss(features, plan, mode=cfg.overlap_mode, pairing_strategy=cfg.pairing_strategy,
-                             include_global=cfg.vicreg_include_global, vicreg_mode=cfg.vicreg_mode,
-                             weights=cfg.vicreg_weights, pair_chunk=cfg.vicreg_pair_chunk)
-        weight = float(cfg.vicreg_loss_weight)
+        terms = self._compute_vicreg_overlap_loss(features, plan, strategy)
+        weight = float(self.config.vicreg_loss_weight)
         loss = terms["loss"] * weight
         return VisionStageOutput(
             loss=loss, vicreg_loss=loss, vicreg_raw=terms["loss"].detach(), vicreg_weight=weight,
@@ -182,6 +180,20 @@ class PanoLLaVaVisionMixin:
             variance=_detached(terms.get("variance")), covariance=_detached(terms.get("covariance")),
             num_pairs=_as_int(terms.get("num_pairs")),
         )
+
+    def vicreg_pairing_strategy(self, has_tile_metas: bool) -> str:
+        """Which views the overlap loss pairs: ``config.pairing_strategy`` (the seed API may override)."""
+        return self.config.pairing_strategy
+
+    def _compute_vicreg_overlap_loss(self, features: torch.Tensor, plan: ViewPlan,
+                                     pairing_strategy: str | None = None) -> dict:
+        """VICReg terms of projected features ``(B, V, h, w, Dp)`` laid out as ``plan`` (see ``overlap_loss``)."""
+        from ..losses.vicreg_overlap import overlap_loss
+
+        cfg = self.config
+        return overlap_loss(features, plan, mode=cfg.overlap_mode, pairing_strategy=pairing_strategy or cfg.pairing_strategy,
+                            include_global=cfg.vicreg_include_global, vicreg_mode=cfg.vicreg_mode,
+                            weights=cfg.vicreg_weights, pair_chunk=cfg.vicreg_pair_chunk)
 
 
 def _detached(value: object) -> object:
