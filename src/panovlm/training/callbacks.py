@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from panovlm.config.run_config import RunConfig
+from panovlm.training.stages import get_stage
 
 LAST = "last.ckpt"
 logger = logging.getLogger(__name__)
@@ -64,13 +65,19 @@ def progress_bar_enabled(setting: bool | None) -> bool:
     return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1")
 
 
+def best_checkpoint(ckpt_dir: Path, monitor: str) -> ModelCheckpoint:
+    """``best-*.ckpt``: the lowest value of the stage table's monitored metric."""
+    return ModelCheckpoint(dirpath=ckpt_dir, monitor=monitor, mode="min", save_top_k=1, save_on_train_epoch_end=False,
+                           filename=f"best-epoch{{epoch:02d}}-step{{step}}-{monitor.split('/')[-1]}{{{monitor}:.4f}}",
+                           auto_insert_metric_name=False)
+
+
 def build_callbacks(config: RunConfig, stage: str, stage_dir: Path) -> list[Callback]:
     ckpt_dir = stage_dir / "checkpoints"
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True,
                         every_n_train_steps=config.trainer.checkpoint_every_n_steps),
-        ModelCheckpoint(dirpath=ckpt_dir, monitor="val/loss", mode="min", save_top_k=1, save_on_train_epoch_end=False,
-                        filename="best-epoch{epoch:02d}-step{step}-loss{val/loss:.4f}", auto_insert_metric_name=False),
+        best_checkpoint(ckpt_dir, get_stage(stage).monitor),
         LearningRateMonitor(logging_interval="step"),
         ProgressLog(stage, config.trainer.progress_every_n_steps),
     ]

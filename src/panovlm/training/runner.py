@@ -204,7 +204,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         if trainer.is_global_zero:
             save_final(module.model, processor, config, final, lora=lora)
         trainer.strategy.barrier()
-        best = trainer.checkpoint_callbacks[1].best_model_path if len(trainer.checkpoint_callbacks) > 1 else ""
+        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor is not None), "")
         record = {
             "status": "completed", "model_dir": str(final), "last_ckpt": str(last) if last.exists() else None,
             "best_ckpt": best or None, "global_step": int(trainer.global_step),
