@@ -14,7 +14,8 @@ Usage: $0 [options]
   -w, --num-workers N      data-loader workers (default: from the config)
   -c, --config FILE        run config (default: $CONFIG)
   -o, --out DIR            run directory (default: $RUN_DIR)
-  -r, --resume             continue the stopped run in the run directory
+  -r, --resume [CKPT]      alone: continue the stopped run in the run directory; with a checkpoint
+                           file: continue it (the stage's own) or start the stage from its weights
   -h, --help               this help
 Any other argument is passed to 'panovlm train' (e.g. --set stages.vision.lr=1e-4).
 USAGE
@@ -31,7 +32,9 @@ while [ $# -gt 0 ]; do
         -w|--num-workers|--workers) NUM_WORKERS=$2; shift 2 ;;
         -c|--config) CONFIG=$2; shift 2 ;;
         -o|--out) RUN_DIR=$2; shift 2 ;;
-        -r|--resume) EXTRA+=(--resume); shift ;;
+        -r|--resume)
+            if [ $# -gt 1 ] && [ "${2#-}" = "$2" ]; then EXTRA+=(--resume "$2"); shift 2
+            else EXTRA+=(--resume); shift; fi ;;
         -h|--help) usage; exit 0 ;;
         *) EXTRA+=("$1"); shift ;;
     esac

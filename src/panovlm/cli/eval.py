@@ -13,13 +13,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from panovlm.cli.common import cli_path
+
 logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="saved model folder (save_pretrained output)")
-    parser.add_argument("--csv", type=Path, required=True, help="test CSV (QuIC-360 / PanoShapes / instruction) or LLaVA JSON")
-    parser.add_argument("--out", type=Path, required=True, help="output folder for predictions.csv and metrics.json")
+    parser.add_argument("--model", type=cli_path, required=True, help="saved model folder (save_pretrained output)")
+    parser.add_argument("--csv", type=cli_path, required=True, help="test CSV (QuIC-360 / PanoShapes / instruction) or LLaVA JSON")
+    parser.add_argument("--out", type=cli_path, required=True, help="output folder for predictions.csv and metrics.json")
     parser.add_argument("--batch-size", type=int, default=8, help="panoramas per generate call (default 8)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate per answer (default 32)")
     parser.add_argument("--num-beams", type=int, default=1, help="beam search width (default 1 = greedy)")
@@ -64,6 +66,15 @@ def run(args: argparse.Namespace) -> int:
 
     from panovlm.cli.score import format_metrics
 
+    # The two usual mistakes get one line each, not a traceback (seed 004's eval scripts).
+    if not args.csv.is_file():
+        sys.stderr.write(f"panovlm eval: --csv {args.csv}: no such file; give the test CSV "
+                         "(QuIC-360 / PanoShapes format, e.g. from `panovlm synth`)\n")
+        return 2
+    if not (args.model / "config.json").is_file():
+        sys.stderr.write(f"panovlm eval: --model {args.model} holds no saved model (config.json missing); train that "
+                         "stage first (scripts/stage*_train.sh) or set RUN_DIR\n")
+        return 2
     metrics = run_eval(args.model, args.csv, args.out, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                        num_beams=args.num_beams, temperature=args.temperature, max_samples=args.max_samples,
                        blind=args.blind, device=args.device, use_meteor=not args.no_meteor,

@@ -2,6 +2,7 @@
 
     panovlm train --config configs/tiny.yaml --stage all --out runs/tiny
     panovlm train --config configs/default.yaml --stage vision --out runs/real --epochs 1 --set trainer.devices=4
+    panovlm train --config configs/tiny.yaml --stage finetune --out runs/tiny --resume runs/tiny/resampler/checkpoints/last.ckpt
 
 Layering: dataclass defaults -> ``--config`` YAML -> shortcut flags -> ``--set key=value`` (last wins).
 """
@@ -12,23 +13,27 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
+
+from panovlm.cli.common import cli_path, hub_offline, model_unavailable_message, unavailable_model
 
 logger = logging.getLogger(__name__)
 STAGE_CHOICES = ("vision", "resampler", "finetune", "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None,
+    parser.add_argument("--config", type=cli_path, default=None,
                         help="run config YAML (overrides of the built-in tiny preset); default: none")
     parser.add_argument("--stage", choices=STAGE_CHOICES, default="all", help="stage to train (default: all)")
-    parser.add_argument("--out", type=Path, required=True, help="run directory (state.json, logs, checkpoints)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a stopped run in --out: skip completed stages, resume from last.ckpt")
+    parser.add_argument("--out", type=cli_path, required=True, help="run directory (state.json, logs, checkpoints)")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, type=cli_path, metavar="CKPT",
+                        help="alone: continue the stopped run in --out (skip completed stages, resume from last.ckpt); "
+                             "with a checkpoint file: continue it exactly if it is the stage's own "
+                             "(<run>/<stage>/checkpoints/, runs/vlm_<stage>/checkpoints/), else start the stage "
+                             "from its weights")
     parser.add_argument("--epochs", type=int, default=None, help="epochs of every trained stage")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size of every trained stage")
     parser.add_argument("--lr", type=float, default=None, help="learning rate of every trained stage")
-    parser.add_argument("--data-dir", type=Path, default=None, help="folder with train.csv and val.csv")
+    parser.add_argument("--data-dir", type=cli_path, default=None, help="folder with train.csv and val.csv")
     parser.add_argument("--num-workers", type=int, default=None, help="data-loader worker processes")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key (repeatable), e.g. --set stages.vision.lr=1e-4")
@@ -48,7 +53,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from panovlm.training.runner import run_training
 
-    result = run_training(config, stage=args.stage, out_dir=args.out, resume=args.resume)
+    names = () if config.model.preset is not None else (config.model.vision, config.model.language,
+                                                         config.model.tokenizer)
+    missing = unavailable_model(names) if hub_offline() else None
+    result = None
+    try:
+        result = None if missing else run_training(config, stage=args.stage, out_dir=args.out, resume=args.resume)
+    except FileNotFoundError as err:  # our messages name the file (checkpoint, CSV, image folder)
+        sys.stderr.write(f"panovlm train: {err}\n")
+        return 2
+    except OSError as err:
+        missing = unavailable_model(names)
+        if missing is None:
+            raise
+        logger.debug("loading the models failed", exc_info=err)
+    if missing is not None or result is None:
+        # One line instead of transformers' traceback: the id, and the offline preset that works here.
+        sys.stderr.write(f"panovlm train: {model_unavailable_message(missing)}\n")
+        return 2
     summary = {name: {"model_dir": r.get("model_dir"), "global_step": r.get("global_step"),
                       "val_loss": r.get("metrics", {}).get("val/loss")} for name, r in result["stages"].items()}
     logger.info("training finished: %s", json.dumps(summary))

@@ -12,6 +12,8 @@ Run layout::
 A stage starts from ``RUN_DIR/<previous stage>/model_final`` when that exists (``from_pretrained``;
 a failed load is fatal), otherwise from the config's models. ``resume=True`` skips completed stages
 and continues a running one from its ``last.ckpt`` with optimizer, scheduler and loop state.
+``resume=<checkpoint file>`` applies to the first stage trained: its own checkpoint continues exactly,
+another stage's checkpoint gives only the starting weights (:mod:`panovlm.training.resume`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from panovlm.config.run_config import RunConfig, apply_overrides
 from panovlm.config.stage_config import STAGE_NAMES
 from panovlm.models.feature_cache import FeatureCache
+from panovlm.training.resume import check_checkpoint_file, checkpoint_stage, load_checkpoint_weights
 from panovlm.training.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -155,10 +158,12 @@ def attach_feature_cache(model: Any, cache: FeatureCache | None) -> bool:
 
 
 def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume: bool,
-              cache: FeatureCache | None = None) -> dict:
+              cache: FeatureCache | None = None, init_ckpt: Path | None = None,
+              continue_ckpt: Path | None = None) -> dict:
     """Train one stage and save its final model; returns its record (model dir, checkpoints, metrics).
 
     ``cache``: the run's frozen-encoder feature cache, used when this stage keeps the tower frozen.
+    ``init_ckpt``: a checkpoint whose weights the stage starts from; ``continue_ckpt``: one it continues.
     """
     import lightning as L
 
@@ -177,6 +182,9 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     L.seed_everything(config.seed, workers=True, verbose=False)
     init = _init_dir(out, stage)
     model, processor = load_model(init) if init is not None else build_model(config)
+    if init_ckpt is not None:
+        load_checkpoint_weights(model, init_ckpt)
+        init = init_ckpt
     model.train()  # from_pretrained returns eval mode; Lightning expects the module in train mode
     lora = None
     if stage == "finetune" and model.config.use_lora:
@@ -191,11 +199,11 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     data = PanoramaDataModule(config, stage, processor, model.config.vision_token, model.config.system_prompt)
     trainer = build_trainer(config, stage, stage_dir)
     last = stage_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
+    ckpt_path = str(continue_ckpt) if continue_ckpt is not None else str(last) if resume and last.exists() else None
     start = time.monotonic()
     with stage_log_file(out, stage, trainer.is_global_zero) as log_path:
         logger.info("stage %s: init from %s, %s, feature cache %s, log %s", stage, init or "the config's models",
-                    f"resuming {last}" if ckpt_path else "fresh optimizer", "on" if cached else "off", log_path)
+                    f"resuming {ckpt_path}" if ckpt_path else "fresh optimizer", "on" if cached else "off", log_path)
         if trainer.is_global_zero:
             state.update(stage, status="running", init_from=str(init) if init else None, log=str(log_path),
                          trainable=counts)
@@ -227,11 +235,12 @@ def _launch_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0))
 
 
-def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir: str | Path = "runs/panovlm", resume: bool = False,
-                 overrides: Sequence[str] = ()) -> dict:
+def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir: str | Path = "runs/panovlm",
+                 resume: bool | str | Path = False, overrides: Sequence[str] = ()) -> dict:
     """Train ``stage`` ("vision" | "resampler" | "finetune" | "all", or a list of stages) into ``out_dir``.
 
-    A stage whose predecessor did not run in ``out_dir`` starts from the config's models.
+    A stage whose predecessor did not run in ``out_dir`` starts from the config's models. ``resume``:
+    ``True`` continues the run in ``out_dir``; a checkpoint path starts or continues the first stage (above).
 
     Returns ``{"run_dir", "stages": {stage: record}, "final_model_dir"}``; each record has ``model_dir``,
     ``best_ckpt``, ``last_ckpt``, ``global_step``, ``seconds`` and the final ``metrics``.
@@ -241,7 +250,12 @@ def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = RunState.load(out / "state.json")
-    if not resume and _launch_rank() == 0:  # DDP children start after rank 0 has begun writing the run dir
+    ckpt = None if isinstance(resume, bool) else check_checkpoint_file(Path(resume))
+    continues = ckpt is not None and checkpoint_stage(ckpt) == plan[0]
+    if ckpt is not None:
+        logger.info("stage %s %s %s", plan[0], "continues from" if continues else "starts from the weights of", ckpt)
+    resume = resume is True
+    if not resume and not continues and _launch_rank() == 0:  # DDP children start after rank 0 wrote the run dir
         _check_fresh(state, plan, out)
     results: dict = {"run_dir": str(out), "stages": {}}
     mb = config.trainer.feature_cache_mb
@@ -251,6 +265,9 @@ def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir:
             logger.info("stage %s already completed in %s; skipping", name, out)
             results["stages"][name] = state.record(name)
             continue
-        results["stages"][name] = run_stage(config, name, out, state, resume, cache)
+        first = ckpt is not None and name == plan[0]
+        results["stages"][name] = run_stage(config, name, out, state, resume, cache,
+                                            init_ckpt=ckpt if first and not continues else None,
+                                            continue_ckpt=ckpt if first and continues else None)
     results["final_model_dir"] = results["stages"][plan[-1]]["model_dir"]
     return results
