@@ -13,7 +13,8 @@ from panovlm.geometry import angles_to_ray
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PANORAMA_DIR = REPO_ROOT.parent / "shared" / "data" / "panoramas"
+# Three small CC0 panoramas shipped with the repository (licences in tests/data/panoramas/SOURCES.md).
+PANORAMA_DIR = REPO_ROOT / "tests" / "data" / "panoramas"
 
 
 def direction_erp(width: int = 512, height: int = 256, dtype: type = np.uint8) -> np.ndarray:
@@ -51,8 +52,7 @@ def direction_erp_u8() -> np.ndarray:
 @pytest.fixture(scope="session")
 def real_panoramas() -> list[Path]:
     paths = sorted(PANORAMA_DIR.glob("*.jpg"))
-    if not paths:
-        pytest.skip(f"real panoramas not found in {PANORAMA_DIR} (shared data folder absent)")
+    assert len(paths) >= 3, f"the shipped test panoramas are missing from {PANORAMA_DIR}"
     return paths
 
 
