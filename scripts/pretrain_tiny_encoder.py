@@ -37,7 +37,7 @@ from transformers import SiglipTextConfig, SiglipTextModel, SiglipVisionConfig, 
 from panovlm.data.image import PanoramaImageProcessor
 from panovlm.data.synth import NOTHING
 from panovlm.data.synth_render import COLOURS, SHAPES
-from panovlm.data.synth_views import pretraining_scene, view_description, visibility
+from panovlm.data.synth_views import VISIBLE, hard_negatives, pretraining_scene, view_description, visibility
 from panovlm.models.tiny import TINY_VISION, tiny_tokenizer
 from panovlm.models.vision import VisionBackbone
 
@@ -66,7 +66,7 @@ def scene_views(seed: int, index: int, procs: list[PanoramaImageProcessor]) -> t
         text = view_description(objects, shares[v])
         if text is None:
             continue
-        shown = [o for o, s in zip(objects, shares[v], strict=True) if s >= 0.6]
+        shown = [o for o, s in zip(objects, shares[v], strict=True) if s >= VISIBLE]
         kept.append(views[v])
         labels.append((text, shown))
     return kept, labels
@@ -131,7 +131,14 @@ def train(args: argparse.Namespace, pair: SigLIPPair, tokenizer) -> list[tuple[i
     curve, start, running = [], time.monotonic(), None
     for step in range(args.steps):
         views, labels = stream.next()
-        texts = sorted({text for text, _ in labels})
+        texts = {text for text, _ in labels}
+        if args.hard_negatives:
+            rng = np.random.default_rng([args.seed, step])
+            for _, shown in labels:
+                options = hard_negatives(shown)
+                picks = rng.choice(len(options), size=min(args.hard_negatives, len(options)), replace=False)
+                texts |= {options[int(i)] for i in picks}
+        texts = sorted(texts)
         targets = torch.tensor([texts.index(text) for text, _ in labels])
         loss = pair.loss(views, encode_texts(tokenizer, texts), targets)
         opt.zero_grad(set_to_none=True)
@@ -208,6 +215,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--probe-scenes", type=int, default=400)
     parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--hard-negatives", type=int, default=0, metavar="K",
+                        help="per view, K extra negative texts with one attribute of one object changed (default 0)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(args.threads)
@@ -225,7 +234,7 @@ def main() -> None:
               "random_init": probe(baseline_vision, views, labels, args.seed),
               "probe_views": int(views.shape[0]), "train_seconds": round(train_seconds, 1),
               "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-              "threads": args.threads}
+              "threads": args.threads, "hard_negatives": args.hard_negatives}
     logger.info("probe: %s", result)
     write_outputs(args.out, pair.vision, curve, result)
 
@@ -259,7 +268,8 @@ starts, like a real run from SigLIP, with an encoder that knows *what* and must 
   (`panovlm.data.synth_views.PRETRAIN_STREAM`). Each view is paired with what it shows: its objects
   ("a large red square and a small blue star") or "nothing". No direction words, no panorama-level
   labels; views in which an object is only partly visible are left out.
-- **Objective**: SigLIP's sigmoid image-text loss against a 2-layer `SiglipTextModel` (thrown away).
+- **Objective**: SigLIP's sigmoid image-text loss against a 2-layer `SiglipTextModel` (thrown away);
+  negatives: the batch's other texts{f" and, per view, {result['hard_negatives']} descriptions with one attribute (shape, colour or size) of one object changed" if result.get("hard_negatives") else ""}.
 - **Training**: {result['steps']} steps of {result['batch_size']} views, AdamW lr {result['lr']}, cosine,
   seed {result['seed']}, {result['threads']} CPU threads: {result['train_seconds']:.0f} s.
 - **Loss** (smoothed, step: loss): {loss_line}. Full curve: `loss.csv`.

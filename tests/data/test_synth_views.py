@@ -43,3 +43,15 @@ def test_pretraining_scenes_are_deterministic_and_not_quickstart_panoramas():
     assert all(o.direction == "" for o in objects)  # turned by a random yaw: no direction label
     assert level in ("plain", "varied")
     assert not np.array_equal(pretraining_scene(3, 8, 128, 64)[0], image)
+
+
+def test_hard_negatives_change_one_attribute_of_one_object():
+    from panovlm.data.synth_views import description, hard_negatives
+
+    a = ShapeObject("red", "square", "small", "", 0.0, 0.0)
+    b = ShapeObject("blue", "star", "large", "", 90.0, 0.0)
+    negatives = hard_negatives([a, b])
+    assert len(negatives) == 2 * (3 + 5 + 1) and description([a, b]) not in negatives
+    assert "a large blue star and a small red circle" in negatives
+    assert "a large blue star and a small green square" in negatives
+    assert hard_negatives([]) == []

@@ -114,3 +114,26 @@ def test_bad_arguments() -> None:
         RayPositionalEncoding(8, num_frequencies=0)
     with pytest.raises(ValueError, match="num_tokens=5 does not match grid_hw"):
         RayPositionalEncoding(8)(anyres(), GRID, "cpu", torch.float32, num_tokens=5)
+
+
+def test_random_init_encodes_directions_from_the_start_and_bad_init_is_refused():
+    plan = build_view_plan("anyres_e2p", (64, 64))
+    assert not RayPositionalEncoding(16)(plan, (4, 4)).any()  # zero init: a fresh encoding adds nothing
+    random_pe = RayPositionalEncoding(16, init="random")(plan, (4, 4))
+    assert random_pe.abs().max() > 0
+    assert not torch.allclose(random_pe[1], random_pe[3])  # tiles looking elsewhere differ
+    with pytest.raises(ValueError, match="pe_init"):
+        RayPositionalEncoding(16, init="ones")
+
+
+def test_token_norm_projector_and_config_field():
+    from panovlm.models import PanoLLaVaConfig
+    from panovlm.models.tiny import tiny_model
+
+    model = tiny_model(test=True, pe_init="random", pe_token_norm=True)
+    assert model.projector.token_norm is not None and model.config.pe_init == "random"
+    tokens = torch.randn(2, 9, model.resampler.num_tokens, model.config.latent_dimension) * 50
+    out = model.projector(tokens, model.config.view_plan(), model.resampler.output_grid)
+    assert out.shape == (2, 9 * model.resampler.num_tokens, model.language_model.config.hidden_size)
+    with pytest.raises(ValueError, match="pe_init"):
+        PanoLLaVaConfig(pe_init="ones")

@@ -85,8 +85,8 @@ ModelConfig = dataclasses.make_dataclass(
         ("vision_name", Any, dataclasses.field(default=DEFAULT_VISION)),
         ("language_model_name", Any, dataclasses.field(default=DEFAULT_LANGUAGE)),
         ("tokenizer_name", Any, dataclasses.field(default=None)),
-        # Seed-000 names: the overlap loss always uses the plan's tile geometry; the flag is kept for the API.
-        ("use_anyres_e2p_vicreg", bool, dataclasses.field(default=True)),
+        # False: sequential neighbour pairs; True with tile_metas_batch: grid pairing.
+        ("use_anyres_e2p_vicreg", bool, dataclasses.field(default=False)),
         ("anyres_vicreg_pairing_strategy", Any, dataclasses.field(default=None)),
         *_setting_fields(),
     ],

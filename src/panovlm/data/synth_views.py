@@ -17,7 +17,16 @@ import dataclasses
 import numpy as np
 
 from panovlm.data.synth import NOTHING, describe, sample_scene
-from panovlm.data.synth_render import BACKGROUND_LEVELS, ShapeObject, erp_rays, object_mask, render_panorama
+from panovlm.data.synth_render import (
+    BACKGROUND_LEVELS,
+    COLOURS,
+    SHAPES,
+    SIZES,
+    ShapeObject,
+    erp_rays,
+    object_mask,
+    render_panorama,
+)
 from panovlm.geometry import ViewPlan, ray_to_angles, ray_to_view_pixel, wrap_yaw
 
 # An object counts as shown when this share of it is inside the view; between AMBIGUOUS and
@@ -59,12 +68,31 @@ def visibility(plan: ViewPlan, objects: list[ShapeObject], width: int, height: i
     return out
 
 
+def description(shown: list[ShapeObject]) -> str:
+    """What a view shows: its objects in a fixed (alphabetical) order, or "nothing"."""
+    return " and ".join(sorted(describe(o) for o in shown)) if shown else NOTHING
+
+
 def view_description(objects: list[ShapeObject], shares: np.ndarray) -> str | None:
-    """The text of one view: its shown objects in a fixed order, "nothing", or None when ambiguous."""
+    """The text of one view, or None when an object is only partly in it (ambiguous)."""
     if np.any((shares > AMBIGUOUS) & (shares < VISIBLE)):
         return None
-    shown = sorted(describe(o) for o, s in zip(objects, shares, strict=True) if s >= VISIBLE)
-    return " and ".join(shown) if shown else NOTHING
+    return description([o for o, s in zip(objects, shares, strict=True) if s >= VISIBLE])
+
+
+def hard_negatives(shown: list[ShapeObject]) -> list[str]:
+    """Descriptions that differ from ``shown`` in exactly one attribute of one object (shape, colour or size).
+
+    Batches of random views rarely hold two texts that differ only in a shape, so without these the
+    sigmoid loss is minimised by colour and size alone.
+    """
+    out = []
+    for i, obj in enumerate(shown):
+        variants = [dataclasses.replace(obj, shape=s) for s in SHAPES if s != obj.shape]
+        variants += [dataclasses.replace(obj, colour=c) for c in COLOURS if c != obj.colour]
+        variants += [dataclasses.replace(obj, size=z) for z in SIZES if z != obj.size]
+        out += [description(shown[:i] + [v] + shown[i + 1:]) for v in variants]
+    return out
 
 
 def pretraining_scene(seed: int, index: int, width: int = 512,
@@ -80,5 +108,5 @@ def pretraining_scene(seed: int, index: int, width: int = 512,
     return image, objects, level
 
 
-__all__ = ["VISIBLE", "AMBIGUOUS", "PRETRAIN_STREAM", "turned", "object_rays", "visibility", "view_description",
-           "pretraining_scene"]
+__all__ = ["VISIBLE", "AMBIGUOUS", "PRETRAIN_STREAM", "turned", "object_rays", "visibility", "description",
+           "view_description", "hard_negatives", "pretraining_scene"]

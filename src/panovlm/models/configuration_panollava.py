@@ -20,6 +20,7 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ..plans import GLOBAL_MODES, STRATEGIES, build_view_plan
+from .positional import PE_INITS
 
 RESAMPLER_TYPES: tuple[str, ...] = ("mlp", "qformer", "perceiver", "bimamba")
 # Names the origin's configs used for the same resamplers.
@@ -82,6 +83,8 @@ class PanoLLaVaConfig(PreTrainedConfig):
     # projector + positional encoding
     use_positional_encoding: bool = True
     pe_num_frequencies: int = 8
+    pe_init: str = "zero"  # "random": the encoding's Linear starts at the default init (models trained from scratch)
+    pe_token_norm: bool = False  # LayerNorm on the resampler tokens before the encoding is added
     # overlap loss (vision stage)
     vicreg_projector_dim: int | None = None
     vicreg_projector_hidden_dim: int | None = None
@@ -177,6 +180,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
         _one_of("pairing_strategy", self.pairing_strategy, PAIRING_STRATEGIES)
         _one_of("vicreg_mode", self.vicreg_mode, VICREG_MODES)
         _one_of("global_mode", self.global_mode, GLOBAL_MODES)
+        _one_of("pe_init", self.pe_init, PE_INITS)
         if not isinstance(self.overlap_ratio, (int, float)) or not 0.0 < float(self.overlap_ratio) < 1.0:
             raise ValueError(f"overlap_ratio must be in (0, 1), got {self.overlap_ratio}. Typical range: [0.3, 0.7]")
         if not 0.0 < float(self.fov_deg) < 180.0:

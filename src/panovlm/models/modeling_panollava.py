@@ -104,7 +104,8 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         # One config object for the LM and the composite: resizing the vocab must reach config.json.
         self.config.text_config = self.language_model.config
         self.projector = PanoLLaVaProjector(config.latent_dimension, self.language_model.config.hidden_size,
-                                            config.use_positional_encoding, config.pe_num_frequencies)
+                                            config.use_positional_encoding, config.pe_num_frequencies,
+                                            pe_init=config.pe_init, token_norm=config.pe_token_norm)
         self.config.vision_tokens_per_view = int(self.resampler.num_tokens)
         self.tile_metas_batch: list = []
         self.post_init()

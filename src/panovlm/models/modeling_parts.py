@@ -67,17 +67,22 @@ class PanoLLaVaProjector(nn.Module):
     """
 
     def __init__(self, latent_dim: int, lm_dim: int, use_positional_encoding: bool = True,
-                 num_frequencies: int = 8) -> None:
+                 num_frequencies: int = 8, pe_init: str = "zero", token_norm: bool = False) -> None:
         super().__init__()
         self.positional = None
         if use_positional_encoding:
             from .positional import RayPositionalEncoding
 
-            self.positional = RayPositionalEncoding(latent_dim, num_frequencies=num_frequencies)
+            self.positional = RayPositionalEncoding(latent_dim, num_frequencies=num_frequencies, init=pe_init)
+        # Resampler tokens can be an order of magnitude longer than the encoding; a LayerNorm puts the
+        # content on a fixed scale so the direction is not a few per cent of every token.
+        self.token_norm = nn.LayerNorm(latent_dim) if token_norm else None
         self.linear = nn.Linear(latent_dim, lm_dim)
 
     def forward(self, tokens: torch.Tensor, plan: ViewPlan, grid_hw: tuple[int, int] | None) -> torch.Tensor:
         """``(B, V, S', Dl)`` -> ``(B, V * S', Dlm)`` in view order, row-major inside a view."""
+        if self.token_norm is not None:
+            tokens = self.token_norm(tokens)  # (B, V, S', Dl)
         if self.positional is not None:
             encoding = self.positional(plan, grid_hw, tokens.device, tokens.dtype)  # (V, S', Dl)
             tokens = tokens + encoding.unsqueeze(0)  # (B, V, S', Dl)

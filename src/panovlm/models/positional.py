@@ -9,7 +9,10 @@ and ``geometry.view_pixel_to_ray``), so two tokens of different views that see t
 the sphere get the same features, across the +-180 degree seam too. Features are
 ``sin / cos(xyz * 2^k * pi)`` for ``k < F`` (6F numbers) followed by a learned Linear to ``D``.
 
-* The Linear starts at zero, so a fresh encoding adds nothing and cannot disturb a trained model.
+* The Linear starts at zero (``init="zero"``), so a fresh encoding adds nothing and cannot disturb a
+  trained model; ``init="random"`` starts it at PyTorch's default init, so that a model trained from
+  scratch sees directions from its first step (a zero Linear feeding a zero-init use of it is a
+  saddle that the tiny preset's LM is slow to leave).
 * The global view (``kind == "global"``) is an equirect view whose tokens see real rays; it gets
   those rays plus a learned "global" embedding that tells it apart from a tile looking the same way.
 * Tokens that see nothing (letterbox bands of a letterboxed global view) get zero ray features.
@@ -27,6 +30,8 @@ import torch
 from torch import nn
 
 from panovlm.geometry import ViewPlan, token_centers, view_pixel_to_ray
+
+PE_INITS: tuple[str, ...] = ("zero", "random")
 
 
 def fourier_features(rays: np.ndarray, num_frequencies: int) -> np.ndarray:
@@ -66,15 +71,18 @@ class RayPositionalEncoding(nn.Module):
         global_embedding: add a learned embedding to the global view's tokens.
     """
 
-    def __init__(self, dim: int, num_frequencies: int = 8, global_embedding: bool = True) -> None:
+    def __init__(self, dim: int, num_frequencies: int = 8, global_embedding: bool = True, init: str = "zero") -> None:
         super().__init__()
         for name, value in (("dim", dim), ("num_frequencies", num_frequencies)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if init not in PE_INITS:
+            raise ValueError(f"pe_init must be one of {list(PE_INITS)}, got {init!r}")
         self.dim, self.num_frequencies = dim, num_frequencies
         self.proj = nn.Linear(6 * num_frequencies, dim)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
+        if init == "zero":
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
         self.global_embedding = nn.Parameter(torch.zeros(dim)) if global_embedding else None
 
     def forward(self, plan: ViewPlan, grid_hw: tuple[int, int] | None, device: torch.device | str | None = None,
