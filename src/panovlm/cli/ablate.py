@@ -32,6 +32,7 @@ VARIANTS: dict[str, list[str]] = {
     "anyres_e2p": [*_NO_VISION_STAGE],
     "anyres_e2p+vicreg": [],
     "anyres_e2p+vicreg_strip": ["model.overlap_mode=strip"],
+    "anyres_e2p+vicreg+rotation": ["data.rotation=quarter_turns"],
     "random_encoder": ["model.vision_init=random", *_TRAIN_ENCODER],
 }
 METRICS: tuple[str, ...] = ("direction_f1", "colour_accuracy", "shape_accuracy", "presence_accuracy", "CIDEr")

@@ -151,8 +151,7 @@ class QuickstartSettings:
     test: int = 48
     size: tuple[int, int] = (512, 256)  # ERP width, height: 128 px per 90-degree view, the tiny views' resolution
     eval_batch_size: int = 16
-    # PanoShapes background level: a random-init encoder learns the objects within the quickstart's
-    # budget only on the plain level (docs/training.md, section 7).
+    # PanoShapes background level: "plain" (one grey) or "varied" (docs/training.md, sections 7 and 8).
     backgrounds: str = "plain"
     stages: tuple[str, ...] = STAGE_NAMES  # the stages the quickstart trains (the ablation drops "vision")
 

@@ -39,9 +39,11 @@ TINY_TEXT: dict[str, Any] = {
     "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": True,
     "max_position_embeddings": 4096,
 }
+# The tiny LM learns from scratch, so its ray encoding starts at a random init on LayerNormed tokens
+# (direction-F1 0.154 against 0.098 with the zero-init encoding on raw tokens; docs/training.md).
 TINY_SETTINGS: dict[str, Any] = {
     "latent_dimension": 128, "resampler_hidden_dim": 512, "resampler_pool": 2, "vicreg_projector_dim": 128,
-    "max_text_length": 128,
+    "max_text_length": 128, "pe_init": "random", "pe_token_norm": True,
 }
 TEST_VISION: dict[str, Any] = {
     "model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
