@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     header = f"Seeds {args.seeds}; each cell: mean (min-max) over seeds.\n\n"
     table = _markdown(rows)
     (args.out / "ablation.md").write_text(header + table)
-    means = [{"run": r["run"], "num_samples": r[METRICS[0]]["n"], **{m: r[m]["mean"] for m in METRICS}} for r in rows]
+    # compare's CSV has a num_samples column; here each row is a mean over seeds, not a sample count.
+    means = [{"run": r["run"], "num_samples": None, **{m: r[m]["mean"] for m in METRICS}} for r in rows]
     write_csv(METRICS, means, args.out / "ablation.csv")
     bar_chart(METRICS, means, args.out / "ablation.png")
     (args.out / "ablation.json").write_text(json.dumps({"seeds": args.seeds, "rows": rows}, indent=2))

@@ -28,11 +28,14 @@ loading positive), so the same features give the same colours run after run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
+
+logger = logging.getLogger(__name__)
 
 BG_REMOVAL: tuple[str, ...] = ("threshold", "remove_first_pc", "outlier_removal", "none")
 DEFAULT_BG_THRESHOLD = 0.5
@@ -167,14 +170,16 @@ def fit_basis(
             axis, score = -axis, -score
         lo, hi = float(score.min()), float(score.max())
         keep = (score - lo) / max(hi - lo, 1e-12) >= bg_threshold
-        if int(keep.sum()) < n_components + 2:  # no separable foreground: colour everything
+        if int(keep.sum()) < n_components + 2:  # no separable foreground: colour everything, and say so
+            logger.warning("threshold background removal found no foreground (%d tokens kept); no tokens removed",
+                           int(keep.sum()))
             keep = torch.ones_like(keep)
             lo, hi, axis = float("-inf"), float("inf"), None
         fg = tokens[keep]
         mean, comps, explained = _principal(fg, n_components)
         low, high = _scale((fg - mean) @ comps.T)
         if axis is None:
-            return PCABasis(mean, comps, low, high, bg_removal, explained=explained)
+            return PCABasis(mean, comps, low, high, "none", explained=explained)
         return PCABasis(mean, comps, low, high, bg_removal, mask_mean=mean1, mask_axis=axis, mask_range=(lo, hi),
                         threshold=bg_threshold, explained=explained)
     mean, comps, explained = _principal(tokens, n_components)

@@ -9,6 +9,7 @@ transaction (temporary file, then rename), so a kill during a save never leaves 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -36,21 +37,27 @@ class ProgressLog(Callback):
         self.stage, self.every_n_steps = stage, every_n_steps
         self._start = 0.0
         self._first_step = 0
+        self._last_logged = -1
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self._start, self._first_step = time.monotonic(), trainer.global_step
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        step, total = trainer.global_step, int(trainer.estimated_stepping_batches)
-        if not trainer.is_global_zero or step == 0 or (step % self.every_n_steps and step != total):
+        step, estimated = trainer.global_step, trainer.estimated_stepping_batches
+        total = None if math.isinf(estimated) else int(estimated)  # an iterable loader of unknown length
+        # Under gradient accumulation several batches end on one optimizer step: log it once.
+        if not trainer.is_global_zero or step == 0 or step == self._last_logged or \
+                (step % self.every_n_steps and step != total):
             return
+        self._last_logged = step
         elapsed = time.monotonic() - self._start
         done = max(1, step - self._first_step)
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         loss_text = f"{float(loss):.4f}" if loss is not None else "n/a (batch skipped)"
-        logger.info("stage %s: step %d/%d (epoch %d/%d) loss %s, %.0f s elapsed, ETA %.0f s", self.stage, step, total,
-                    trainer.current_epoch + 1, trainer.max_epochs, loss_text, elapsed,
-                    elapsed / done * max(0, total - step))
+        eta = f"ETA {elapsed / done * max(0, total - step):.0f} s" if total is not None else "ETA unknown"
+        logger.info("stage %s: step %d/%s (epoch %d/%d) loss %s, %.0f s elapsed, %s", self.stage, step,
+                    total if total is not None else "?", trainer.current_epoch + 1, trainer.max_epochs, loss_text,
+                    elapsed, eta)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         value = trainer.callback_metrics.get("val/loss")
