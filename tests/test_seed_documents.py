@@ -1,4 +1,4 @@
-"""The code blocks of the five seed documents (``../shared/spec/seeds``), each run or classified.
+"""The code blocks of the five seed documents (copied in ``tests/data/seeds``), each run or classified.
 
 Every fenced block is listed in ``PLAN`` by (document, index): ``run`` blocks are executed (Python) or
 run (shell; where a block cannot work as written, e.g. a checkpoint outside a run's ``checkpoints/``
@@ -23,7 +23,8 @@ import torch
 from panovlm.models.tiny import tiny_specs
 
 REPO = Path(__file__).resolve().parents[1]
-SEEDS = REPO.parent / "shared" / "spec" / "seeds"
+# A copy of the five documents travels with the repository, so every clone (and CI) runs their blocks.
+SEEDS = REPO / "tests" / "data" / "seeds"
 VISION, TEXT = tiny_specs(test=True)
 # The one place where the hub ids of the documents become the offline tiny test preset.
 HUB_IDS = {'"google/siglip-base-patch16-224"': "VISION", '"Qwen/Qwen2.5-0.5B-Instruct"': "TEXT"}
