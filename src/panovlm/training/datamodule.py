@@ -82,7 +82,6 @@ class PanoramaDataset(Dataset):
             "labels": torch.tensor(example["labels"], dtype=torch.long),
         }
 
-
     def _turn(self, sample: Any) -> tuple[Any, int]:
         """The sample turned by a random number of quarter turns (0 without rotation or when its text cannot be)."""
         if self.turner is None:
