@@ -1,7 +1,7 @@
 """``DinoVisualizer``: DINO-style PCA pictures of a trained model's features and the view-similarity report.
 
-Seed 001's tool, as a library: ``scripts/visualize_trained_model.py`` and ``panovlm visualize`` are
-thin wrappers. For one panorama it renders the model's views, runs the vision tower and the
+The feature visualiser as a library: ``scripts/visualize_trained_model.py`` and ``panovlm visualize``
+are thin wrappers. For one panorama it renders the model's views, runs the vision tower and the
 resampler, colours the tokens of both with one PCA basis fitted on all views together
 (:mod:`.pca`), paints those colours back onto the ERP through each token's ray
 (:mod:`.dino_render`) and scores every neighbouring pair of views of the plan (:mod:`.similarity`).
@@ -10,7 +10,7 @@ Shapes: views ``(V, S, S, 3)`` uint8; vision tokens ``(V, gh, gw, Dv)``; resampl
 ``(V, h, w, Dl)`` on ``resampler.output_grid`` or ``(V, S', Dl)`` for query resamplers (no grid: no
 ray matching and no ERP painting for them).
 
-Files written by :meth:`DinoVisualizer.write` (``name`` = the checkpoint's name): ``original_views_{name}.png``,
+Files written by :meth:`DinoVisualizer.visualize` (``name`` = the checkpoint's name): ``original_views_{name}.png``,
 ``vision_encoder_pca_{name}.png``, ``resampled_features_pca_{name}.png``, ``erp_pca_{name}.png``,
 ``similarity_analysis_{name}.txt`` and ``similarity_{name}.json`` (see :mod:`.dino_report`).
 """
