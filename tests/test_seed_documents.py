@@ -525,7 +525,7 @@ def test_seed_003_export_push_load(seed_work):
         exec(BLOCKS[("003", 11)][1], {"torch": torch})  # noqa: S102
     # 003/19: the seed's key mapping with strict=False runs, and silently leaves weights out (docs/hub.md §1):
     # replace('model.', '') also cuts `language_model.model.` inside the keys.
-    from panovlm.hub.convert import LIGHTNING_PREFIX
+    from panovlm.hub.state import LIGHTNING_PREFIX
     from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
 
     model = PanoLLaVaForConditionalGeneration.from_pretrained(outputs[2])

@@ -129,7 +129,7 @@ def _check_model_type(config_file: Path) -> None:
 def _lightning_state(path: Path) -> dict[str, torch.Tensor]:
     """The model's tensors of a Lightning checkpoint (``model.`` prefix removed); one-line errors."""
     from panovlm.hub.check import FolderError
-    from panovlm.hub.convert import read_lightning_state
+    from panovlm.hub.state import read_lightning_state
 
     # torch.save writes a zip archive (a legacy one starts with a pickle's protocol byte): anything else is
     # not a checkpoint at all, which torch.load would report as a refused unpickling.

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,13 +27,8 @@ import torch
 
 from panovlm.config.stage_config import MODULE_GROUPS, STAGE_NAMES
 from panovlm.hub.card import write_model_card
-from panovlm.hub.check import (
-    CONFIG_FILE,
-    PROCESSOR_FILE,
-    FolderError,
-    check_folder,
-    read_model_dir_state,
-)
+from panovlm.hub.check import CONFIG_FILE, PROCESSOR_FILE, check_folder, read_model_dir_state
+from panovlm.hub.state import ConversionError, fill_tied_keys, match_state, read_lightning_state
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
 from panovlm.models.modeling_heads import PanoLLaVaForFeatureExtraction, PanoLLaVaForVICReg
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
@@ -57,15 +51,8 @@ HEAD_GROUPS: dict[str, tuple[str, ...]] = {
 # Groups a stage trains for the first time: a checkpoint of an earlier stage holds them untrained.
 FIRST_TRAINED: dict[str, str] = {"vision_tower": "vision", "resampler": "vision", "vicreg_projector": "vision",
                                  "projector": "resampler", "language_model": "resampler"}
-LIGHTNING_PREFIX = "model."  # PanoVLMModule keeps the transformers model as ``self.model``
 FINAL = "model_final"
 ADAPTER_DIR = "adapter"
-_LIST = 6  # keys shown per category in an error line
-
-
-class ConversionError(FolderError):
-    """A source that cannot become the requested export (one line: the file and what was expected)."""
-
 
 @dataclass
 class Source:
@@ -127,29 +114,6 @@ def _find_config_dir(ckpt: Path, stage_dir: Path | None, run_dir: Path | None) -
     looked = ", ".join(str(c) for c in dict.fromkeys(candidates)) or "nowhere (the checkpoint is not inside a run)"
     raise ConversionError(f"{ckpt}: a Lightning checkpoint holds no config; looked for a saved model folder in "
                           f"{looked}; pass --config DIR (a save_pretrained folder of the same architecture)")
-
-
-def read_lightning_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(model state dict without the ``model.`` prefix, {global_step, epoch}) of a Lightning checkpoint."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = str(err).strip().splitlines()[-1][:200]
-        raise ConversionError(f"{path}: refused: it holds objects that torch.load(weights_only=True) will not "
-                              f"unpickle ({reason}); conversion never runs pickled code, re-save the checkpoint "
-                              "with tensors only") from err
-    except (OSError, RuntimeError, EOFError) as err:
-        raise ConversionError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {err}") from err
-    if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("state_dict"), Mapping):
-        keys = sorted(checkpoint)[:10] if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
-        raise ConversionError(f"{path} has no 'state_dict' entry (found {keys}); expected a Lightning checkpoint")
-    state = checkpoint["state_dict"]
-    foreign = sorted(k for k in state if not k.startswith(LIGHTNING_PREFIX))
-    if foreign:
-        raise ConversionError(f"{path}: {len(foreign)} tensor(s) outside the module's '{LIGHTNING_PREFIX}' attribute "
-                              f"(first: {foreign[:_LIST]}); expected a PanoVLMModule checkpoint")
-    extra = {k: checkpoint[k] for k in ("global_step", "epoch") if k in checkpoint}
-    return {k[len(LIGHTNING_PREFIX):]: v for k, v in state.items()}, extra
 
 
 def load_source(source: Source) -> Source:
@@ -217,22 +181,6 @@ def split_head_state(state: Mapping[str, torch.Tensor], model_type: str) -> tupl
     return keep, dropped
 
 
-def match_state(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], source: Path,
-                target: str) -> None:
-    """Raise listing unmatched / missing / mis-shaped keys unless ``state`` fits ``expected`` exactly."""
-    unmatched = sorted(set(state) - set(expected))
-    missing = sorted(set(expected) - set(state))
-    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}" for k in sorted(set(state) & set(expected))
-              if tuple(state[k].shape) != tuple(expected[k].shape)]
-    if not (unmatched or missing or shapes):
-        return
-    parts = [f"{len(items)} {label} {items[:_LIST]}{' ...' if len(items) > _LIST else ''}"
-             for label, items in (("unmatched", unmatched), ("missing", missing), ("mismatched shapes", shapes))
-             if items]
-    raise ConversionError(f"{source} does not fit {target}: {'; '.join(parts)}; expected a checkpoint of this "
-                          "architecture (same config.json)")
-
-
 def _has_lora(state: Mapping[str, torch.Tensor]) -> bool:
     return any(".lora_A." in k or ".lora_B." in k for k in state)
 
@@ -251,10 +199,7 @@ def build_model(source: Source, model_type: str, keep_adapters: bool = False,
 
         lora = apply_lora(model)  # the adapters' names and shapes are those training injected
         model = lora.get_base_model()
-    # save_pretrained stores a tied weight once (lm_head = embed_tokens); the checkpoint of a module holds both.
-    for tied, origin in (getattr(model, "all_tied_weights_keys", None) or {}).items():
-        if tied not in state and origin in state:
-            state[tied] = state[origin]
+    fill_tied_keys(model, state)
     match_state(state, model.state_dict(), source.path, f"{cls.__name__} of {source.config_dir / CONFIG_FILE}")
     model.load_state_dict(state, strict=True)
     merged = False

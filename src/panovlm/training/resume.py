@@ -42,13 +42,10 @@ def check_checkpoint_file(path: Path) -> Path:
 
 def load_checkpoint_weights(model: torch.nn.Module, path: Path) -> None:
     """Load the model tensors of Lightning checkpoint ``path`` into ``model``; every key must fit."""
-    from panovlm.hub.convert import match_state, read_lightning_state
+    from panovlm.hub.state import fill_tied_keys, match_state, read_lightning_state
 
     state, extra = read_lightning_state(path)
-    # A module's checkpoint holds a tied weight under both names; the fresh model may list only one of them.
-    for tied, origin in (getattr(model, "all_tied_weights_keys", None) or {}).items():
-        if tied not in state and origin in state:
-            state[tied] = state[origin]
+    fill_tied_keys(model, state)
     match_state(state, model.state_dict(), path, f"the run config's {type(model).__name__}")
     model.load_state_dict(state, strict=True)
     logger.info("weights loaded from %s (written at step %s); fresh optimizer", path, extra.get("global_step", "?"))
