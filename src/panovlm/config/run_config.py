@@ -82,9 +82,12 @@ class DataSettings:
 
     def __post_init__(self) -> None:
         check(self.rotation in ("off", "quarter_turns"), "data.rotation", self.rotation, '"off" or "quarter_turns"')
-        for cycle in self.rotation_phrases:
-            check(len(cycle) == 4 and all(str(p).strip() for p in cycle), "data.rotation_phrases", list(cycle),
-                  "lists of 4 non-empty phrases: front, right, behind, left")
+        if self.rotation_phrases:
+            from panovlm.data.augment import is_phrase_cycle
+
+            for cycle in self.rotation_phrases:
+                check(is_phrase_cycle(cycle), "data.rotation_phrases", list(cycle),
+                      "lists of 4 non-empty phrases: front, right, behind, left")
         check(self.conversations in ("rows", "per_image"), "data.conversations", self.conversations,
                '"rows" or "per_image"')
         check(self.max_turns is None or self.max_turns >= 1, "data.max_turns", self.max_turns,

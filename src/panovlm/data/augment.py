@@ -71,13 +71,18 @@ def _is_direct_answer(text: str) -> bool:
         text.strip() == f"a {objects[0]['size']} {objects[0]['colour']} {objects[0]['shape']}"
 
 
+def is_phrase_cycle(cycle: Sequence[object]) -> bool:
+    """Four non-empty phrases in the order front, right, behind, left (one ``data.rotation_phrases`` entry)."""
+    return len(cycle) == 4 and all(isinstance(p, str) and p.strip() for p in cycle)
+
+
 class TextTurner:
     """Rewrites direction words for a quarter turn; ``None`` when a text's directions are not known."""
 
     def __init__(self, phrase_cycles: Sequence[Sequence[str]] = ()) -> None:
         cycles = [tuple(c) for c in phrase_cycles]
         for cycle in cycles:
-            if len(cycle) != 4 or any(not isinstance(p, str) or not p.strip() for p in cycle):
+            if not is_phrase_cycle(cycle):
                 raise ValueError(f"data.rotation_phrases entries must be 4 non-empty phrases (front, right, behind, "
                                  f"left), got {list(cycle)}")
         self._cycle_of = {p.lower(): (c, i) for c in cycles for i, p in enumerate(c)}
@@ -130,4 +135,4 @@ class TextTurner:
         return out
 
 
-__all__ = ["HORIZON", "TextTurner", "rotate_erp", "turn_direction"]
+__all__ = ["HORIZON", "TextTurner", "is_phrase_cycle", "rotate_erp", "turn_direction"]
