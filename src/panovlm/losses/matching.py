@@ -5,8 +5,8 @@ is ``(x, y)``, both ``(P, L, D)`` (P pairs of views across the batch, L matched 
 
 Modes:
 
-* ``ray`` (default): for every overlapping pair (a, b) chosen by the AnyRes pairing
-  (``panovlm.data.anyres_integration.pairs_for_plan``), the tokens of A whose centre rays B sees
+* ``ray`` (default): for every overlapping pair (a, b) chosen by the view pairing
+  (``panovlm.pairs.pairs_for_plan``), the tokens of A whose centre rays B sees
   (``panovlm.geometry.correspondences``) against B's features sampled bilinearly at those rays.
   Each unordered pair is matched in one direction only, from the view with more matched tokens
   (ties: the pairing's order), as the seed matched v -> v+1 once; on a ring every view is then
@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from panovlm.geometry import ViewPlan, correspondences
+from panovlm.pairs import pairs_for_plan
 
 MATCH_MODES: tuple[str, ...] = ("ray", "strip")
 MIN_TOKENS = 2
@@ -36,9 +37,7 @@ MIN_TOKENS = 2
 
 @functools.lru_cache(maxsize=64)
 def plan_pairs(plan: ViewPlan, pairing_strategy: str = "adjacent", include_global: bool = False) -> tuple[tuple[int, int], ...]:
-    """Overlapping view pairs (positions in the views tensor) chosen by the AnyRes pairing."""
-    from panovlm.data.anyres_integration import pairs_for_plan
-
+    """Overlapping view pairs (positions in the views tensor) chosen by :func:`panovlm.pairs.pairs_for_plan`."""
     pairs = pairs_for_plan(plan, pairing_strategy, include_global=include_global)
     return tuple((int(p[0]), int(p[1])) for p in pairs)
 

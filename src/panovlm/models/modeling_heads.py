@@ -31,7 +31,7 @@ _NOT_IN_HEADS = [r"^language_model\.", r"^projector\."]
 
 
 class PanoLLaVaForVICReg(PanoLLaVaVisionMixin, PanoLLaVaPreTrainedModel):
-    """Vision stage only: ``forward(pixel_values, view_plan=None, tile_metas_batch=None) -> VisionStageOutput``."""
+    """Vision stage only: ``forward(pixel_values, view_plan=None) -> VisionStageOutput``."""
 
     _keys_to_ignore_on_load_unexpected = _NOT_IN_HEADS
 
@@ -40,12 +40,10 @@ class PanoLLaVaForVICReg(PanoLLaVaVisionMixin, PanoLLaVaPreTrainedModel):
         self.vision_tower = build_vision_tower(config)
         self.resampler = build_resampler_for(config, self.vision_tower)
         self.vicreg_projector = build_vicreg_projector(config)
-        self.tile_metas_batch: list = []
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, view_plan: ViewPlan | None = None,
-                tile_metas_batch: list | None = None, **kwargs: Any) -> VisionStageOutput:
-        return self.vision_stage(pixel_values, view_plan, tile_metas_batch)
+    def forward(self, pixel_values: torch.Tensor, view_plan: ViewPlan | None = None, **kwargs: Any) -> VisionStageOutput:
+        return self.vision_stage(pixel_values, view_plan)
 
 
 class PanoLLaVaForFeatureExtraction(PanoLLaVaVisionMixin, PanoLLaVaPreTrainedModel):

@@ -107,7 +107,6 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
                                             config.use_positional_encoding, config.pe_num_frequencies,
                                             pe_init=config.pe_init, token_norm=config.pe_token_norm)
         self.config.vision_tokens_per_view = int(self.resampler.num_tokens)
-        self.tile_metas_batch: list = []
         self.post_init()
 
     # ------------------------------------------------------------------ HF plumbing
@@ -141,7 +140,6 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         labels: torch.LongTensor | None = None,
         stage: Stage = "finetune",
         view_plan: ViewPlan | None = None,
-        tile_metas_batch: list | None = None,
         position_ids: torch.LongTensor | None = None,
         past_key_values: Any = None,
         inputs_embeds: torch.Tensor | None = None,
@@ -161,7 +159,7 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         if stage == "vision":
             if pixel_values is None:
                 raise ValueError("stage 'vision' needs pixel_values (B, V, 3, S, S)")
-            return self.vision_stage(pixel_values, view_plan, tile_metas_batch)
+            return self.vision_stage(pixel_values, view_plan)
         if input_ids is None and inputs_embeds is None:
             raise ValueError(f"stage {stage!r} needs input_ids (or inputs_embeds)")
         if inputs_embeds is None:

@@ -12,7 +12,6 @@ per view on ``resampler.output_grid`` (h, w) or a query set, Dv vision width, Dl
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -39,7 +38,7 @@ def build_resampler_for(config: PanoLLaVaConfig, vision_tower: nn.Module) -> nn.
 
 
 def build_vicreg_projector(config: PanoLLaVaConfig) -> nn.Module:
-    from ..losses.vicreg_overlap import VICRegProjector
+    from ..losses.projector import VICRegProjector
 
     return VICRegProjector(config.latent_dimension, config.vicreg_projector_dim,
                            hidden_dim=config.vicreg_projector_hidden_dim, depth=config.vicreg_projector_depth)
@@ -101,43 +100,10 @@ def as_views(pixel_values: torch.Tensor) -> torch.Tensor:
     return pixel_values
 
 
-def select_tile_views(plan: ViewPlan, tile_metas_batch: Sequence[Sequence[dict]]) -> tuple[ViewPlan, list[int]]:
-    """The seed-000 path: tile metas name the views the overlap loss uses.
-
-    Returns the sub-plan of those views and their positions in the views tensor. All samples of a batch
-    share one plan, so their metas must agree, and each meta must describe the view it points at.
-    """
-    first = list(tile_metas_batch[0])
-    indices = [int(m["view_index"]) if "view_index" in m else _tile_position(plan, int(m["tile_id"]))
-               for m in first]
-    for b, metas in enumerate(tile_metas_batch[1:], start=1):
-        if [int(m.get("view_index", -1)) for m in metas] != [int(m.get("view_index", -1)) for m in first]:
-            raise ValueError(f"tile_metas_batch[{b}] names other views than tile_metas_batch[0]; one batch shares "
-                             "one ViewPlan")
-    for meta, index in zip(first, indices, strict=True):
-        if not 0 <= index < len(plan):
-            raise ValueError(f"tile meta {meta} points at view {index}, the plan has {len(plan)} views")
-        view = plan.views[index]
-        if abs(float(meta["yaw_deg"]) - view.yaw_deg) > 1e-4 or abs(float(meta["pitch_deg"]) - view.pitch_deg) > 1e-4:
-            raise ValueError(f"tile meta (yaw {meta['yaw_deg']}, pitch {meta['pitch_deg']}) does not match view "
-                             f"{index} of the plan (yaw {view.yaw_deg}, pitch {view.pitch_deg})")
-    sub = ViewPlan(views=tuple(plan.views[i] for i in indices), strategy=plan.strategy,
-                   overlap_ratio=plan.overlap_ratio, params=plan.params)
-    return sub, indices
-
-
-def _tile_position(plan: ViewPlan, tile_id: int) -> int:
-    tiles = plan.tile_indices
-    if not 0 <= tile_id < len(tiles):
-        raise ValueError(f"tile_id {tile_id} out of range: the plan has {len(tiles)} tiles")
-    return tiles[tile_id]
-
-
 class PanoLLaVaVisionMixin:
     """``vision_tower`` + ``resampler`` (+ ``vicreg_projector``) behaviour shared by all heads."""
 
     config: PanoLLaVaConfig
-    tile_metas_batch: list
 
     def resolve_plan(self, view_plan: ViewPlan | None, num_views: int) -> ViewPlan:
         """The batch's plan wins, else ``config.view_plan()``; its length must match V."""
@@ -158,24 +124,21 @@ class PanoLLaVaVisionMixin:
         return tokens.view(batch, views, tokens.shape[1], tokens.shape[2])  # (B, V, S', Dl)
 
     def vision_stage(self, pixel_values: torch.Tensor, view_plan: ViewPlan | None = None,
-                     tile_metas_batch: Sequence[Sequence[dict]] | None = None) -> VisionStageOutput:
-        """Overlap loss of the VICReg-projected resampler tokens of overlapping views (matched by ray)."""
-        from ..losses.vicreg_overlap import check_overlap
+                     pairing_strategy: str | None = None) -> VisionStageOutput:
+        """Overlap loss of the VICReg-projected resampler tokens of overlapping views (matched by ray).
+
+        ``pairing_strategy`` (any of ``panovlm.pairs.PAIRING_STRATEGIES``) overrides ``config.pairing_strategy``.
+        """
+        from ..losses.matching import check_overlap
 
         pixel_values = as_views(pixel_values)
         plan = self.resolve_plan(view_plan, pixel_values.shape[1])
-        metas = tile_metas_batch if tile_metas_batch else getattr(self, "tile_metas_batch", None)
-        indices = list(range(len(plan)))
-        if metas:
-            if len(metas) != pixel_values.shape[0]:
-                raise ValueError(f"tile_metas_batch has {len(metas)} entries for a batch of {pixel_values.shape[0]}")
-            plan, indices = select_tile_views(plan, metas)
         grid = self.resampler.output_grid
-        strategy = self.vicreg_pairing_strategy(bool(metas))
+        strategy = pairing_strategy or self.config.pairing_strategy
         check_overlap(plan, grid, strategy, self.config.vicreg_include_global)
-        tokens = self.encode_views(pixel_values[:, indices])  # (B, V', S', Dl)
-        embedded = self.vicreg_projector(tokens)  # (B, V', S', Dp)
-        features = embedded.view(*embedded.shape[:2], grid[0], grid[1], embedded.shape[-1])  # (B, V', h, w, Dp)
+        tokens = self.encode_views(pixel_values)  # (B, V, S', Dl)
+        embedded = self.vicreg_projector(tokens)  # (B, V, S', Dp)
+        features = embedded.view(*embedded.shape[:2], grid[0], grid[1], embedded.shape[-1])  # (B, V, h, w, Dp)
         terms = self._compute_vicreg_overlap_loss(features, plan, strategy)
         weight = float(self.config.vicreg_loss_weight)
         loss = terms["loss"] * weight
@@ -186,14 +149,10 @@ class PanoLLaVaVisionMixin:
             num_pairs=_as_int(terms.get("num_pairs")),
         )
 
-    def vicreg_pairing_strategy(self, has_tile_metas: bool) -> str:
-        """Which views the overlap loss pairs: ``config.pairing_strategy`` (the seed API may override)."""
-        return self.config.pairing_strategy
-
     def _compute_vicreg_overlap_loss(self, features: torch.Tensor, plan: ViewPlan,
                                      pairing_strategy: str | None = None) -> dict:
         """VICReg terms of projected features ``(B, V, h, w, Dp)`` laid out as ``plan`` (see ``overlap_loss``)."""
-        from ..losses.vicreg_overlap import overlap_loss
+        from ..losses.overlap import overlap_loss
 
         cfg = self.config
         return overlap_loss(features, plan, mode=cfg.overlap_mode, pairing_strategy=pairing_strategy or cfg.pairing_strategy,

@@ -1,5 +1,5 @@
-"""Processors: the panorama image processor lives in :mod:`panovlm.data.image`; re-exported here."""
+"""The seed's package path: re-exports the processor names of :mod:`panovlm.compat` (core: ``panovlm.data.image``)."""
 
-from panovlm.data.image import PanoramaImageProcessor
+from panovlm.compat import PanoramaImageProcessor
 
 __all__ = ["PanoramaImageProcessor"]

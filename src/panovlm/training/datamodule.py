@@ -110,8 +110,8 @@ class PanoramaDataset(Dataset):
 class Collator:
     """Right-pads ``input_ids`` with the pad token and ``labels`` with -100; stacks views to (B, V, 3, S, S).
 
-    Every sample of a run shares the processor's ViewPlan, so the batch carries that one plan and the
-    seed API's ``tile_metas_batch`` (one list of tile dicts per sample) derived from it.
+    Every sample of a run shares the processor's ViewPlan, so the batch carries that one plan
+    (``panovlm.compat.SeedCollator`` adds the seed API's ``tile_metas_batch``).
     """
 
     def __init__(self, pad_token_id: int, view_plan: Any) -> None:
@@ -125,11 +125,9 @@ class Collator:
         skipped = len(items) - len(kept)
         if not kept:
             return {"pixel_values": None, "skipped": skipped}
-        tile_metas = self.view_plan.tile_metas()
         batch = {
             "pixel_values": torch.stack([item["pixel_values"] for item in kept]),  # (B, V, 3, S, S)
             "view_plan": self.view_plan,
-            "tile_metas_batch": [tile_metas for _ in kept],
             "skipped": skipped,
         }
         if "input_ids" in kept[0]:
