@@ -124,9 +124,3 @@ def test_bad_file_error_names_it(tmp_path):
     bad.write_text("not an image")
     with pytest.raises(ValueError, match="x.jpg"):
         PanoramaImageProcessor()(bad)
-
-
-def test_processors_package_reexports():
-    from panovlm.processors import PanoramaImageProcessor as Reexported
-
-    assert Reexported is PanoramaImageProcessor

@@ -70,23 +70,6 @@ def test_vision_stage_with_a_query_resampler_fails_clearly():
         m(pixel_values=torch.randn(1, 9, 3, 64, 64), stage="vision")
 
 
-def test_seed_tile_metas_select_the_tiles(model):
-    pixel_values = torch.randn(2, 9, 3, 64, 64)
-    plan = model.config.view_plan()
-    with torch.no_grad():
-        plain = model(pixel_values=pixel_values, stage="vision")
-        model.tile_metas_batch = [plan.tile_metas()] * 2
-        via_metas = model(pixel_values=pixel_values, stage="vision")
-        model.tile_metas_batch = [plan.tile_metas()[:3]] * 2  # three adjacent tiles only
-        subset = model(pixel_values=pixel_values, stage="vision")
-        model.tile_metas_batch = []
-    assert torch.allclose(plain.loss, via_metas.loss) and plain.num_pairs == via_metas.num_pairs
-    assert subset.num_pairs < plain.num_pairs
-    bad = [dict(m, yaw_deg=m["yaw_deg"] + 10) for m in plan.tile_metas()]
-    with pytest.raises(ValueError, match="does not match view"):
-        model(pixel_values=pixel_values, stage="vision", tile_metas_batch=[bad, bad])
-
-
 def test_boundary_checks(model, tok):
     ids, mask, labels = _batch(tok)
     with pytest.raises(ValueError, match=r"stage must be one of \['vision', 'resampler', 'finetune'\]"):
