@@ -8,7 +8,7 @@ The subclass only adapts the seed API:
   validates its input and returns ``GenerationOutput(generated_ids, text)``.
 * ``model.tile_metas_batch = [...]`` before ``model(pixel_values=..., stage="vision")`` selects the tiles.
 * ``use_anyres_e2p_vicreg`` (from the ``ModelConfig``; ``False`` when built from a ``PanoLLaVaConfig``) picks
-  the overlap pairs as seed 000 documents: on *and* ``tile_metas_batch`` set -> the grid pairing of
+  the overlap pairs as the seed API documents: on *and* ``tile_metas_batch`` set -> the grid pairing of
   ``anyres_vicreg_pairing_strategy``; otherwise the sequential neighbours (tile k, tile k + 1, closed).
   Both are ray-matched; on a single ring of tiles (the default plan) the two give the same pairs.
 
