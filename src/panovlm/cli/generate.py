@@ -14,9 +14,8 @@ from pathlib import Path
 from transformers import TextIteratorStreamer
 
 from panovlm.evaluation.generation import GenerationSettings, generate_batch
+from panovlm.models.fusion import DEFAULT_PROMPT
 from panovlm.models.loading import load_model
-
-DEFAULT_PROMPT = "Describe this panorama."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

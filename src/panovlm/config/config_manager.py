@@ -54,7 +54,7 @@ class _ModelConfigMethods:
             return tiny_tokenizer()
         from transformers import AutoTokenizer
 
-        from panovlm.models.components import _hub_error
+        from panovlm.models.component_spec import hub_error as _hub_error
 
         try:
             return AutoTokenizer.from_pretrained(name)

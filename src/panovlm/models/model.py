@@ -23,14 +23,12 @@ from typing import Any
 import torch
 
 from .configuration_panollava import PanoLLaVaConfig
-from .fusion import build_generation_prompt, expand_vision_placeholders, pad_batch
+from .fusion import DEFAULT_PROMPT, build_generation_prompt, expand_vision_placeholders, pad_batch
 from .modeling_outputs import GenerationOutput, TrainingStageOutput, VisionStageOutput
 from .modeling_panollava import PanoLLaVaForConditionalGeneration
 from .modeling_parts import as_views
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PROMPT = "Describe the panoramic scene."
 
 __all__ = ["PanoramaVLM", "VisionStageOutput", "TrainingStageOutput", "GenerationOutput"]
 
