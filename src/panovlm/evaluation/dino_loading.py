@@ -98,7 +98,7 @@ def config_from_run_config(path: Path) -> Any:
     m = run.model
     if m.preset is not None:
         return tiny_config(test=m.preset == "test", **m.settings)
-    source = m.tokenizer or (m.language if isinstance(m.language, str) else None)
+    source = m.tokenizer_source
     tokenizer = AutoTokenizer.from_pretrained(source) if source is not None else None
     return config_from_components(m.vision, m.language, tokenizer, **m.settings)
 

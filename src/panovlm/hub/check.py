@@ -16,13 +16,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from panovlm.hub.remote_code import PROCESSOR_CONFIG as PROCESSOR_FILE
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
 from panovlm.models.modeling_heads import PanoLLaVaForFeatureExtraction, PanoLLaVaForVICReg
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
 from panovlm.models.processing_panollava import PanoLLaVaProcessor
 
 CONFIG_FILE = "config.json"
-PROCESSOR_FILE = "processor_config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 CARD_FILE = "README.md"

@@ -71,7 +71,7 @@ def build_model(config: RunConfig) -> tuple[Any, Any]:
     if m.preset is not None:
         model = tiny_model(test=m.preset == "test", seed=config.seed, vision_init=m.vision_init, **m.settings)
         return model, tiny_processor(config=model.config)
-    source = m.tokenizer or (m.language if isinstance(m.language, str) else None)
+    source = m.tokenizer_source
     if source is None:
         raise ValueError("model.language is a config dict, so model.tokenizer must name a tokenizer (HF id or dir)")
     tokenizer = AutoTokenizer.from_pretrained(source)
