@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from panovlm.cli.quickstart import DEFAULT_CONFIG, run_pipeline
+from panovlm.cli.pipeline import DEFAULT_CONFIG, run_pipeline
 from panovlm.config.run_config import load_run_config
 from panovlm.evaluation.compare import bar_chart, write_csv
 

@@ -6,6 +6,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from huggingface_hub import try_to_load_from_cache
+from huggingface_hub.errors import HFValidationError
+
 TINY_HINT = ("for the offline CPU preset use --config configs/tiny.yaml "
              "(scripts: CONFIG=configs/tiny.yaml ./scripts/<script>.sh, or set CONFIG in scripts\\config.bat)")
 
@@ -25,9 +28,6 @@ def hub_offline() -> bool:
 
 def unavailable_model(names: Iterable[object]) -> str | None:
     """The first name that is an HF id (or a path) found neither on disk nor in the Hugging Face cache."""
-    from huggingface_hub import try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
-
     for name in names:
         if not isinstance(name, str) or Path(name).exists():
             continue  # a config dict (random init) or a local folder

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from panovlm.evaluation.compare import DEFAULT_METRICS, compare_runs
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="evaluation folders, each holding metrics.json")
@@ -16,8 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from panovlm.evaluation.compare import DEFAULT_METRICS, compare_runs
-
     result = compare_runs(args.runs, args.out, metrics=args.metrics or DEFAULT_METRICS)
     sys.stdout.write(result["markdown"])
     sys.stdout.write(f"\nsaved {result['csv']} and {result['png']}\n")

@@ -1,4 +1,4 @@
-"""``panovlm eval``: predict a CSV with a saved model, then score the predictions.
+"""``panovlm eval``: predict a CSV with a saved model, then score the predictions (:func:`panovlm.evaluation.evaluate.run_eval`).
 
 Writes ``OUT/predictions.csv`` (incremental, resumable; see :mod:`panovlm.evaluation.predict`),
 ``OUT/generation.json`` (decoding settings) and, once every prediction is on disk, ``OUT/metrics.json``
@@ -9,13 +9,11 @@ Writes ``OUT/predictions.csv`` (incremental, resumable; see :mod:`panovlm.evalua
 from __future__ import annotations
 
 import argparse
-import logging
-from pathlib import Path
-from typing import Any
+import sys
 
 from panovlm.cli.common import cli_path
-
-logger = logging.getLogger(__name__)
+from panovlm.evaluation.evaluate import run_eval
+from panovlm.evaluation.scoring import format_metrics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,40 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def run_eval(model_dir: str | Path, csv: str | Path, out: str | Path, batch_size: int = 8, max_new_tokens: int = 32,
-             num_beams: int = 1, temperature: float = 0.0, max_samples: int | None = None, blind: bool = False,
-             device: str | None = None, use_meteor: bool = True, use_spice: bool = True,
-             progress: bool = True) -> dict[str, Any]:
-    """Predict ``csv`` with the model in ``model_dir`` into ``out`` and score it; returns the metrics dict."""
-    from panovlm.data.datasets import read_samples
-    from panovlm.evaluation.generation import load_model
-    from panovlm.evaluation.predict import predict, unique_pairs
-    from panovlm.evaluation.scoring import score_table, table_from_rows, write_metrics
-
-    samples, report = read_samples(csv)
-    if not samples:
-        raise ValueError(f"{csv}: no readable samples ({report.summary()})")
-    pairs = unique_pairs(samples)
-    logger.info("%s: %d samples, %d (image, query) pairs", csv, len(samples), len(pairs))
-    model, processor = load_model(model_dir, device=device)
-    out = Path(out)
-    rows = predict(model, processor, pairs, out / "predictions.csv", batch_size=batch_size,
-                   max_new_tokens=max_new_tokens, num_beams=num_beams, temperature=temperature,
-                   max_samples=max_samples, blind=blind, progress=progress)
-    metrics = score_table(*table_from_rows(rows, source=str(out / "predictions.csv"), first_line=2),
-                          use_meteor=use_meteor, use_spice=use_spice)
-    metrics.update(model=str(model_dir), csv=str(csv), blind=blind, skipped_rows=report.total_skipped,
-                   generation={"max_new_tokens": max_new_tokens, "num_beams": num_beams, "temperature": temperature})
-    write_metrics(metrics, out)
-    return metrics
-
-
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from panovlm.cli.score import format_metrics
-
-    # The two usual mistakes get one line each, not a traceback (seed 004's eval scripts).
+    # The two usual mistakes get one line each, not a traceback.
     if not args.csv.is_file():
         sys.stderr.write(f"panovlm eval: --csv {args.csv}: no such file; give the test CSV "
                          "(QuIC-360 / PanoShapes format, e.g. from `panovlm synth`)\n")

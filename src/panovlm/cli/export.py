@@ -12,7 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-MODEL_TYPES = ("conditional-generation", "vicreg", "feature-extraction")
+from panovlm.hub.check import FolderError
+from panovlm.hub.convert import MODEL_TYPES as HEAD_CLASSES
+from panovlm.hub.convert import export
+
+MODEL_TYPES: tuple[str, ...] = tuple(HEAD_CLASSES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,9 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from panovlm.hub.check import FolderError
-    from panovlm.hub.convert import export
-
     options = {"repo_id": args.repo_id, "license": args.license, "datasets": args.datasets,
                "base_models": args.base_models}
     try:

@@ -11,7 +11,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-DEFAULT_PROMPT = "Describe this panorama."
+from transformers import TextIteratorStreamer
+
+from panovlm.evaluation.generation import GenerationSettings, generate_batch
+from panovlm.models.fusion import DEFAULT_PROMPT
+from panovlm.models.loading import load_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from panovlm.evaluation.generation import GenerationSettings, generate_batch, load_model
-
     if not args.image.is_file():
         raise FileNotFoundError(f"image not found: {args.image}")
     model, processor = load_model(args.model, device=args.device)
@@ -34,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.stream:
         sys.stdout.write(generate_batch(model, processor, [args.prompt], [args.image], settings)[0] + "\n")
         return 0
-    from transformers import TextIteratorStreamer
-
     streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
     def work() -> list[str]:

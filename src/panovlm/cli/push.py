@@ -6,6 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from huggingface_hub.errors import OfflineModeIsEnabled
+
+from panovlm.hub.check import FolderError
+from panovlm.hub.push import push_folder
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", type=Path, help="export folder (panovlm export --output-dir)")
@@ -16,11 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    from panovlm.hub.check import FolderError
-    from panovlm.hub.push import push_folder
-
     try:
         url = push_folder(args.directory, args.repo_id, private=args.private, revision=args.revision,
                           commit_message=args.commit_message)

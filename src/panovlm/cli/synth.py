@@ -8,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 
+from panovlm.data.synth import generate_panoshapes, parse_size
 from panovlm.data.synth_render import BACKGROUND_LEVELS
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,6 @@ def _count(text: str) -> int:
 
 
 def _size(text: str) -> tuple[int, int]:
-    from panovlm.data.synth import parse_size
-
     try:
         return parse_size(text)
     except ValueError as err:
@@ -42,8 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from panovlm.data.synth import generate_panoshapes
-
     start = time.monotonic()
     paths = generate_panoshapes(args.out, train=args.train, val=args.val, test=args.test, seed=args.seed,
                                 size=args.size, backgrounds=args.backgrounds)

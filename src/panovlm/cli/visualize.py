@@ -19,7 +19,9 @@ import logging
 from pathlib import Path
 
 from panovlm.data.io import ImageLoadError
+from panovlm.evaluation.dino import DinoVisualizer
 from panovlm.evaluation.dino_loading import CheckpointError
+from panovlm.evaluation.dino_report import compare_outputs, write_outputs
 from panovlm.evaluation.pca import BG_REMOVAL
 from panovlm.plans import STRATEGIES
 
@@ -69,9 +71,7 @@ def _images(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _visualizer(args: argparse.Namespace, checkpoint: Path):
-    from panovlm.evaluation.dino import DinoVisualizer
-
+def _visualizer(args: argparse.Namespace, checkpoint: Path) -> DinoVisualizer:
     return DinoVisualizer.from_checkpoint(
         checkpoint, config=args.config, device=args.device, crop_strategy=args.crop_strategy,
         image_size=args.image_size, allow_untrained_strategy=args.allow_untrained_strategy,
@@ -103,8 +103,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _one_image(viz, other, image: Path, target: Path) -> dict:
     """Outputs of one panorama; with ``other`` both models share one PCA basis per level."""
-    from panovlm.evaluation.dino_report import compare_outputs, write_outputs
-
     if other is None:
         report = viz.visualize(image, target)
         return {"image": str(image), "models": {viz.name: report["levels"]}}

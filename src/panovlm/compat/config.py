@@ -16,7 +16,8 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from panovlm.models.components import _hub_error, config_from_components
+from panovlm.models.component_spec import hub_error
+from panovlm.models.components import config_from_components
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
 from panovlm.models.tiny import tiny_tokenizer
 
@@ -57,7 +58,7 @@ class _ModelConfigMethods:
         try:
             return AutoTokenizer.from_pretrained(name)
         except OSError as err:
-            raise _hub_error(name, err) from err
+            raise hub_error(name, err) from err
 
     def to_hf_config(self, tokenizer: Any = None) -> PanoLLaVaConfig:
         """The composite config (sub-configs resolved from the names; ``<|vision|>`` registered in ``tokenizer``)."""

@@ -30,14 +30,12 @@ from panovlm.compat.config import ModelConfig
 from panovlm.geometry import ViewPlan
 from panovlm.models.components import load_component_weights
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
-from panovlm.models.fusion import build_generation_prompt, expand_vision_placeholders, pad_batch
+from panovlm.models.fusion import DEFAULT_PROMPT, build_generation_prompt, expand_vision_placeholders, pad_batch
 from panovlm.models.modeling_outputs import GenerationOutput, TrainingStageOutput, VisionStageOutput
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration, Stage
 from panovlm.models.modeling_parts import as_views
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PROMPT = "Describe the panoramic scene."
 
 __all__ = ["PanoramaVLM", "VisionStageOutput", "TrainingStageOutput", "GenerationOutput", "select_tile_views"]
 

@@ -57,6 +57,11 @@ class ModelSettings:
             check(self.vision is not None, "model.vision", self.vision, "an HF id, a local dir or a config dict")
             check(self.language is not None, "model.language", self.language, "an HF id, a local dir or a dict")
 
+    @property
+    def tokenizer_source(self) -> str | None:
+        """The tokenizer to load: ``tokenizer``, else the language model's id / dir; None for a config dict."""
+        return self.tokenizer or (self.language if isinstance(self.language, str) else None)
+
 
 @dataclass(frozen=True)
 class DataSettings:

@@ -52,7 +52,7 @@ _TEMPLATE_RE = re.compile("|".join(re.escape(t) for t in sorted(_TEMPLATE_INDEX,
 def _panoshapes_caption(text: str, quarter_turns: int) -> str | None:
     """A PanoShapes caption rebuilt for the turned scene, or None if ``text`` is not exactly one."""
     objects = parse_caption(text)
-    if not objects or any(o["direction"] is None for o in objects):
+    if not objects or any(o[k] is None for o in objects for k in ("size", "colour", "direction")):
         return None
     shapes = [ShapeObject(o["colour"], o["shape"], o["size"], o["direction"], 0.0, 0.0) for o in objects]
     if scene_caption(shapes) != text.strip():

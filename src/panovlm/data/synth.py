@@ -19,11 +19,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from panovlm.data.datasets import QUIC_PROMPT
 from panovlm.data.synth_render import COLOURS, SHAPES, SIZES, ShapeObject, check_background_level, render_panorama
 from panovlm.geometry import great_circle_deg, wrap_yaw
 
@@ -118,24 +120,60 @@ def scene_caption(objects: list[ShapeObject]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-_OBJECT_RE = re.compile(
-    rf"\b(?P<size>{'|'.join(SIZES)}) (?P<colour>{'|'.join(COLOURS)}) (?P<shape>{'|'.join(SHAPES)})"
-    rf"(?: (?P<phrase>{'|'.join(sorted(DIRECTION_PHRASES.values(), key=len, reverse=True))}))?"
-)
+# Words read as a direction: the six names and their usual synonyms (free text, not only captions).
+DIRECTION_WORDS: dict[str, str] = {d: d for d in DIRECTIONS} | {
+    "ahead": "front", "forward": "front", "back": "behind", "rear": "behind",
+    "over": "above", "overhead": "above", "up": "above",
+    "under": "below", "beneath": "below", "underneath": "below", "down": "below",
+}
+_COLOUR_WINDOW = 3  # a colour counts for a shape when at most this many words precede the shape
+_WORD = re.compile(r"[a-z]+")
+
+
+def _shape_of(word: str) -> str | None:
+    if word in SHAPES:
+        return word
+    if word.endswith("s") and word[:-1] in SHAPES:
+        return word[:-1]
+    return None
+
+
+def _first_direction(words: Sequence[str], lo: int, hi: int) -> tuple[int, str] | None:
+    """(index, direction) of the first direction word in ``words[lo:hi]``."""
+    for k in range(lo, hi):
+        if words[k] in DIRECTION_WORDS:
+            return k, DIRECTION_WORDS[words[k]]
+    return None
 
 
 def parse_caption(text: str) -> list[dict[str, str | None]]:
-    """Objects mentioned in a PanoShapes caption or answer, in order of mention.
+    """Objects mentioned in a PanoShapes caption, an answer or free text, in order of mention.
 
-    Each is ``{"size", "colour", "shape", "direction"}``; ``direction`` is None when the text names
-    no direction (a direct answer such as "a small blue triangle"). Unknown words are ignored.
+    Each is ``{"size", "colour", "shape", "direction"}``, a field None when the text does not name it
+    (a direct answer such as "a small blue triangle" names no direction). Every shape word (plurals
+    too) is one object; its colour is the nearest colour word at most three words before it, its size
+    the size word just before that; its direction is the first direction word (synonyms included)
+    between it and the next object, or failing that one just before it. Case-insensitive; other words
+    are ignored. A generator caption parses back to exactly its objects.
     """
-    by_phrase = {phrase: name for name, phrase in DIRECTION_PHRASES.items()}
-    return [
-        {"size": m["size"], "colour": m["colour"], "shape": m["shape"],
-         "direction": by_phrase[m["phrase"]] if m["phrase"] else None}
-        for m in _OBJECT_RE.finditer(text.lower())
-    ]
+    words = _WORD.findall(text.lower())
+    shape_at = [i for i, w in enumerate(words) if _shape_of(w)]
+    objects: list[dict[str, str | None]] = []
+    free_from = 0  # words before this index already belong to an earlier object
+    for n, i in enumerate(shape_at):
+        start, colour = i, None
+        for j in range(i - 1, max(free_from, i - _COLOUR_WINDOW) - 1, -1):
+            if words[j] in COLOURS:
+                colour, start = words[j], j
+                break
+        size = words[start - 1] if start - 1 >= free_from and words[start - 1] in SIZES else None
+        next_shape = shape_at[n + 1] if n + 1 < len(shape_at) else len(words)
+        after = _first_direction(words, i + 1, next_shape)
+        direction = after if after is not None else _first_direction(words, free_from, start)
+        objects.append({"size": size, "colour": colour, "shape": _shape_of(words[i]) or "",
+                        "direction": direction[1] if direction else None})
+        free_from = after[0] + 1 if after is not None else i + 1
+    return objects
 
 
 def scene_rows(objects: list[ShapeObject], url: str, rng: np.random.Generator) -> list[dict[str, str]]:
@@ -210,8 +248,6 @@ def panoshapes_corpus(n: int, seed: int = 0) -> list[str]:
     "a <size> <colour> <shape>", every direction phrase and "nothing", then adds captions of random
     scenes until the list holds ``n`` sentences (it never holds fewer than the full vocabulary).
     """
-    from panovlm.data.datasets import QUIC_PROMPT
-
     queries = [q for templates in QUERY_TEMPLATES.values() for q in templates] + list(SCENE_QUERIES)
     sentences = queries + [QUIC_PROMPT.format(query=q) for q in queries] + [NOTHING]
     for size in SIZES:

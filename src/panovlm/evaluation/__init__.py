@@ -2,8 +2,9 @@
 
 Modules: ``text`` (clean-up before scoring), ``metrics`` (pycocoevalcap), ``spatial`` (direction F1),
 ``generation`` (one generate call, blind mode), ``predict`` (resumable predictions.csv), ``scoring``
-(predictions -> metrics.json), ``compare`` (tables and charts across runs). The names below are
-imported lazily so that ``import panovlm.evaluation.text`` does not pull in torch.
+(predictions -> metrics.json), ``evaluate`` (predict + score a CSV), ``compare`` (tables and charts
+across runs). The names below are imported lazily so that importing one submodule does not import
+all the others.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _EXPORTS = {
     "predict": "panovlm.evaluation.predict",
     "caption_one": "panovlm.evaluation.generation",
     "score_file": "panovlm.evaluation.scoring",
+    "run_eval": "panovlm.evaluation.evaluate",
     "compare_runs": "panovlm.evaluation.compare",
 }
 

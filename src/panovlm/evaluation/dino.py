@@ -32,14 +32,12 @@ from torch import Tensor
 from panovlm.data.io import ImageSource, load_image
 from panovlm.evaluation import dino_render as render
 from panovlm.evaluation.dino_loading import CheckpointError, LoadedModel, image_processor_for, load_for_visualization
+from panovlm.evaluation.dino_report import LEVEL_TITLES, LEVELS, write_outputs
 from panovlm.evaluation.pca import BG_REMOVAL, DEFAULT_BG_THRESHOLD, PCABasis, fit_shared_bases
 from panovlm.evaluation.similarity import LpipsStatus, PairScores, lpips_status, neighbour_pairs, pair_similarity
 from panovlm.geometry import ViewPlan
 
 logger = logging.getLogger(__name__)
-
-LEVELS: tuple[str, ...] = ("vision_encoder", "resampled_features")
-LEVEL_TITLES: dict[str, str] = {"vision_encoder": "Vision Encoder", "resampled_features": "Resampled Features"}
 
 
 @dataclass
@@ -208,8 +206,6 @@ class DinoVisualizer:
 
     def visualize(self, image: ImageSource, output_dir: str | Path, name: str | None = None) -> dict[str, Any]:
         """Extract, analyse and write every output file of one panorama; returns the JSON report."""
-        from panovlm.evaluation.dino_report import write_outputs
-
         start = time.perf_counter()
         features = self.extract(image)
         results = self.analyse(features)

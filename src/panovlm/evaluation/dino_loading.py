@@ -24,6 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoTokenizer
+
+from panovlm.config.run_config import load_run_config
+from panovlm.data.image import PanoramaImageProcessor
+from panovlm.hub.check import FolderError, read_model_config
+from panovlm.hub.convert import load_config, locate
+from panovlm.hub.state import read_lightning_state
+from panovlm.models.components import config_from_components
+from panovlm.models.configuration_panollava import PanoLLaVaConfig
+from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+from panovlm.models.tiny import tiny_config
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +85,6 @@ def image_processor_for(config: Any) -> Any:
     Same fields as ``PanoLLaVaProcessor.from_model_config``, which also needs a tokenizer; the
     visualiser needs only the views.
     """
-    from panovlm.data.image import PanoramaImageProcessor
-
     return PanoramaImageProcessor(
         image_size=list(config.image_hw), crop_strategy=config.crop_strategy, fov_deg=config.fov_deg,
         overlap_ratio=config.overlap_ratio, image_mean=config.image_mean, image_std=config.image_std,
@@ -85,26 +94,16 @@ def image_processor_for(config: Any) -> Any:
 
 def config_from_run_config(path: Path) -> Any:
     """``PanoLLaVaConfig`` of the model block of a run config YAML (no weights are built or loaded)."""
-    from panovlm.config.run_config import load_run_config
-
     run = load_run_config(path)
     m = run.model
     if m.preset is not None:
-        from panovlm.models.tiny import tiny_config
-
         return tiny_config(test=m.preset == "test", **m.settings)
-    from transformers import AutoTokenizer
-
-    from panovlm.models.components import config_from_components
-
-    source = m.tokenizer or (m.language if isinstance(m.language, str) else None)
+    source = m.tokenizer_source
     tokenizer = AutoTokenizer.from_pretrained(source) if source is not None else None
     return config_from_components(m.vision, m.language, tokenizer, **m.settings)
 
 
 def _config_from_path(path: Path) -> Any:
-    from panovlm.models.configuration_panollava import PanoLLaVaConfig
-
     if not path.exists():
         raise CheckpointError(f"{path}: config not found")
     if path.suffix in (".yaml", ".yml"):
@@ -115,22 +114,14 @@ def _config_from_path(path: Path) -> Any:
 
 
 def _check_model_type(config_file: Path) -> None:
-    import json
-
     try:
-        data = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{config_file}: not a model config.json ({_one_line(err)})") from err
-    if not isinstance(data, dict) or data.get("model_type") != "panollava":
-        kind = data.get("model_type") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{config_file}: model_type {kind!r}, expected a PanoLLaVA model ('panollava')")
+        read_model_config(config_file)
+    except (OSError, FolderError) as err:
+        raise CheckpointError(_one_line(err)) from err
 
 
 def _lightning_state(path: Path) -> dict[str, torch.Tensor]:
     """The model's tensors of a Lightning checkpoint (``model.`` prefix removed); one-line errors."""
-    from panovlm.hub.check import FolderError
-    from panovlm.hub.state import read_lightning_state
-
     # torch.save writes a zip archive (a legacy one starts with a pickle's protocol byte): anything else is
     # not a checkpoint at all, which torch.load would report as a refused unpickling.
     with path.open("rb") as handle:
@@ -151,9 +142,6 @@ def _lightning_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _find_config(path: Path, config: Path | None) -> tuple[Any, str]:
-    from panovlm.hub.check import FolderError
-    from panovlm.hub.convert import load_config, locate
-
     if config is not None:
         return _config_from_path(config), str(config)
     try:
@@ -196,8 +184,6 @@ def resolve_device(device: str) -> torch.device:
 def load_for_visualization(checkpoint: str | Path, config: str | Path | None = None,
                            device: str = "auto") -> LoadedModel:
     """Load ``checkpoint`` (Lightning ``.ckpt`` or HF model folder) for :class:`~panovlm.evaluation.dino.DinoVisualizer`."""
-    from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
-
     path = Path(checkpoint)
     config_path = Path(config) if config is not None else None
     if not path.exists():

@@ -19,6 +19,9 @@ from panovlm.evaluation.similarity import METRIC_TEXT, METRICS, summarise
 if TYPE_CHECKING:
     from panovlm.evaluation.dino import DinoVisualizer, LevelResult, PanoramaFeatures
 
+# The feature levels the visualiser extracts, in report order, and their titles.
+LEVELS: tuple[str, ...] = ("vision_encoder", "resampled_features")
+LEVEL_TITLES: dict[str, str] = {"vision_encoder": "Vision Encoder", "resampled_features": "Resampled Features"}
 _BANNER = "=" * 50
 
 
@@ -38,8 +41,6 @@ def level_json(result: LevelResult) -> dict[str, Any]:
 def similarity_text(name: str, features: PanoramaFeatures, results: dict[str, LevelResult],
                     viz: DinoVisualizer) -> str:
     """The seed's ``similarity_analysis`` layout (per pair, then mean +- std), every metric labelled."""
-    from panovlm.evaluation.dino import LEVEL_TITLES
-
     plan = features.plan
     pairs = next(iter(results.values())).scores
     lines = [f"PanoVLM view similarity: {name}", f"image: {features.image}",
@@ -102,8 +103,6 @@ def write_outputs(out: Path, name: str, features: PanoramaFeatures, results: dic
 def erp_figure(features: PanoramaFeatures, results: dict[str, LevelResult], width: int,
                titles: Sequence[str] = ()) -> np.ndarray:
     """The panorama above the PCA colours of each grid level painted back onto it."""
-    from panovlm.evaluation.dino import LEVEL_TITLES
-
     images, names = [render.resize_erp(features.erp, width)], ["panorama"]
     for level, result in results.items():
         if result.erp is not None:
@@ -115,8 +114,6 @@ def erp_figure(features: PanoramaFeatures, results: dict[str, LevelResult], widt
 def compare_outputs(out: Path, names: Sequence[str], features: Sequence[PanoramaFeatures],
                     results: Sequence[dict[str, LevelResult]], viz: DinoVisualizer) -> dict[str, Any]:
     """``--compare``: both checkpoints on one PCA basis side by side, and the similarity deltas (second - first)."""
-    from panovlm.evaluation.dino import LEVEL_TITLES, LEVELS
-
     tag = f"{names[0]}_vs_{names[1]}"
     labels = render.view_labels(features[0].plan)
     files = {}

@@ -19,7 +19,9 @@ from typing import Any
 
 import torch
 
+from panovlm.data.datasets import read_samples
 from panovlm.evaluation.text import clean_text
+from panovlm.models.loading import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -95,25 +97,8 @@ def generate_batch(model: Any, processor: Any, texts: list[str] | list[list[dict
     return [clean_text(t) for t in decoded]
 
 
-def load_model(model_dir: str | Path, device: str | None = None) -> tuple[Any, Any]:
-    """``(model, processor)`` from a ``save_pretrained`` folder, in eval mode."""
-    from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
-    from panovlm.models.processing_panollava import PanoLLaVaProcessor
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir} is not a saved model folder (no config.json)")
-    model = PanoLLaVaForConditionalGeneration.from_pretrained(model_dir)
-    processor = PanoLLaVaProcessor.from_pretrained(model_dir)
-    if device:
-        model = model.to(device)
-    return model.eval(), processor
-
-
 def caption_one(model_dir: str | Path, csv: str | Path, index: int = 0, max_new_tokens: int = 32) -> dict:
     """Answer one sample of ``csv`` -> ``{"image", "query", "prediction", "reference"}`` (quickstart example)."""
-    from panovlm.data.datasets import read_samples
-
     samples, _ = read_samples(csv)
     if not 0 <= index < len(samples):
         raise IndexError(f"index {index} is out of range: {csv} has {len(samples)} readable samples")

@@ -38,6 +38,8 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from panovlm.evaluation.text import clean_text
+
 logger = logging.getLogger(__name__)
 
 METRIC_NAMES: tuple[str, ...] = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE")
@@ -185,8 +187,6 @@ def _skip_reasons(use_meteor: bool, use_spice: bool) -> dict[str, str]:
 
 
 def _prepare(predictions: Mapping, references: Mapping) -> tuple[dict, dict, int, int]:
-    from panovlm.evaluation.text import clean_text
-
     _check_inputs(predictions, references)
     preds = {k: clean_text(v) for k, v in predictions.items()}
     refs: dict = {}

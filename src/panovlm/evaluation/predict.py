@@ -17,10 +17,14 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from panovlm.data.datasets import group_references
 from panovlm.evaluation.generation import GenerationSettings, caption_one, generate_batch, prompt_messages, user_text
 
 logger = logging.getLogger(__name__)
@@ -34,10 +38,6 @@ def unique_pairs(samples: Sequence[Any]) -> list[Any]:
 
     Samples without ``meta["url"]``/``meta["query"]`` (e.g. LLaVA JSON) are kept as they are.
     """
-    from dataclasses import replace
-
-    from panovlm.data.datasets import group_references
-
     keyed = [s for s in samples if "url" in s.meta and "query" in s.meta]
     groups = group_references(keyed)
     seen: set[tuple[str, str]] = set()
@@ -102,9 +102,6 @@ def _batches(items: list, size: int) -> Iterable[list]:
 
 
 def _progress(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     return Progress(TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=Console(stderr=True), disable=not enabled)
 

@@ -20,6 +20,10 @@ from panovlm.evaluation.spatial import direction_scores, has_spatial_labels
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+# The headline numbers of format_metrics, in display order.
+_ORDER = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE", "direction_f1",
+          "direction_accuracy", "empty_direction_accuracy", "colour_accuracy", "scene_colour_accuracy", "shape_accuracy",
+          "presence_accuracy")
 
 
 def parse_references(cell: str, where: str) -> list[str]:
@@ -115,3 +119,17 @@ def write_metrics(metrics: dict, out_dir: str | Path) -> Path:
     path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     logger.info("wrote %s", path)
     return path
+
+
+def format_metrics(metrics: dict) -> str:
+    """Plain-text table of the headline numbers, skipped metrics with their reason."""
+    lines = [f"{'metric':<26}value", f"{'num_samples':<26}{metrics.get('num_samples')}"]
+    for name in _ORDER:
+        if name not in metrics:
+            continue
+        value = metrics[name]
+        shown = f"{value:.4f}" if isinstance(value, float) else f"skipped: {metrics.get('skipped', {}).get(name, 'n/a')}"
+        lines.append(f"{name:<26}{shown}")
+    for direction, acc in (metrics.get("per_direction_accuracy") or {}).items():
+        lines.append(f"{'accuracy[' + direction + ']':<26}{acc:.4f}")
+    return "\n".join(lines) + "\n"

@@ -68,8 +68,10 @@ def position_cosine(x: Tensor, y: Tensor) -> float:
 
 def hungarian_cosine(x: Tensor, y: Tensor) -> float:
     """Mean cosine after the optimal one-to-one matching of the rows of ``x`` ``(N, D)`` to those of ``y`` ``(M, D)``."""
-    from scipy.optimize import linear_sum_assignment
-
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError as err:
+        raise ImportError("the Hungarian matching needs scipy: pip install 'panovlm[eval]'") from err
     x, y = _rows(x), _rows(y)
     sim = torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(y, dim=-1).T  # (N, M)
     rows, cols = linear_sum_assignment(sim.numpy(), maximize=True)

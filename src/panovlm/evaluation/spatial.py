@@ -4,10 +4,10 @@ A PanoShapes row carries ``objects`` (JSON list of ``{colour, shape, size, direc
 ``target_direction`` (one of front/right/behind/left/above/below, or empty for a whole-scene query).
 The vocabulary (colours, shapes, directions) is imported from :mod:`panovlm.data.synth`, the generator.
 
-:func:`parse_objects` reads free text: every shape word (plurals too) is one mentioned object, its colour
-is the nearest colour word just before it, and its direction is the first direction word between it and
-the next object (or, failing that, one just before it). Direction synonyms: ahead/forward -> front,
-back/rear -> behind, over/overhead/up -> above, under/beneath/down -> below. Size is not scored.
+:func:`parse_objects` reads free text with the generator's own parser
+(:func:`panovlm.data.synth.parse_caption`: every shape word, plurals too, is one mentioned object with
+the nearest colour word before it and the first direction word after it; direction synonyms such as
+ahead -> front, rear -> behind, overhead -> above, beneath -> below are read). Size is not scored.
 
 :func:`direction_scores` compares sets of (colour, shape, direction) triples per row:
 
@@ -37,60 +37,18 @@ panorama holds but not where.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 
-from panovlm.data.synth import COLOURS, DIRECTIONS, SHAPES
+from panovlm.data.synth import DIRECTIONS, parse_caption
 from panovlm.evaluation.text import clean_text
 
 Triple = tuple[str | None, str, str | None]
-
-_DIRECTION_WORDS: dict[str, str] = {d: d for d in DIRECTIONS} | {
-    "ahead": "front", "forward": "front", "back": "behind", "rear": "behind",
-    "over": "above", "overhead": "above", "up": "above",
-    "under": "below", "beneath": "below", "underneath": "below", "down": "below",
-}
-_COLOUR_WINDOW = 3  # a colour counts for a shape when at most this many words precede the shape
-_WORD = re.compile(r"[a-z]+")
-
-
-def _shape_of(word: str) -> str | None:
-    if word in SHAPES:
-        return word
-    if word.endswith("s") and word[:-1] in SHAPES:
-        return word[:-1]
-    return None
 
 
 def parse_objects(text: str) -> list[Triple]:
     """``"a red circle in front and two blue stars to the left"`` ->
     ``[("red", "circle", "front"), ("blue", "star", "left")]``; colour or direction None when not named."""
-    words = _WORD.findall(clean_text(text).lower())
-    shape_at = [i for i, w in enumerate(words) if _shape_of(w)]
-    objects: list[Triple] = []
-    free_from = 0  # words before this index already belong to an earlier object
-    for n, i in enumerate(shape_at):
-        start = i
-        colour = None
-        for j in range(i - 1, max(free_from, i - _COLOUR_WINDOW) - 1, -1):
-            if words[j] in COLOURS:
-                colour, start = words[j], j
-                break
-        next_shape = shape_at[n + 1] if n + 1 < len(shape_at) else len(words)
-        after = _first_direction(words, i + 1, next_shape)
-        before = None if after is not None else _first_direction(words, free_from, start)
-        direction = after if after is not None else before
-        objects.append((colour, _shape_of(words[i]) or "", direction[1] if direction else None))
-        free_from = after[0] + 1 if after is not None else i + 1
-    return objects
-
-
-def _first_direction(words: Sequence[str], lo: int, hi: int) -> tuple[int, str] | None:
-    """(index, direction) of the first direction word in ``words[lo:hi]``."""
-    for k in range(lo, hi):
-        if words[k] in _DIRECTION_WORDS:
-            return k, _DIRECTION_WORDS[words[k]]
-    return None
+    return [(o["colour"], o["shape"] or "", o["direction"]) for o in parse_caption(clean_text(text))]
 
 
 def _truth(meta: Mapping) -> tuple[set[Triple], str, set[str]]:

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from panovlm.hub.check import CARD_FILE, read_json_object
 from panovlm.hub.remote_code import RUNTIME_REQUIREMENTS
 
 if TYPE_CHECKING:  # the export result type only; convert imports this module
     from panovlm.hub.convert import ExportResult
 
-CARD_FILE = "README.md"
 PIPELINE_TAGS: dict[str, str] = {"conditional-generation": "image-text-to-text", "vicreg": "image-feature-extraction",
                                  "feature-extraction": "image-feature-extraction"}
 # metrics.json keys of `panovlm eval` -> (model-index metric type, display name)
@@ -59,19 +59,14 @@ def _is_hub_id(value: Any) -> bool:
 
 
 def load_metrics(paths: str | Path | Sequence[str | Path] | None) -> list[dict]:
-    """The metrics.json files of ``panovlm eval``; a missing or unreadable file is an error naming it."""
+    """The metrics.json files of ``panovlm eval``; a missing or unreadable file is a ``FolderError`` naming it."""
     if paths is None:
         return []
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     loaded = []
     for item in items:
         path = Path(item)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; expected a metrics.json written by panovlm eval")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); expected a metrics.json of panovlm eval") from err
+        data = read_json_object(path, "a metrics.json written by panovlm eval")
         loaded.append({**data, "_path": str(path)})
     return loaded
 

@@ -16,13 +16,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from panovlm.hub.remote_code import PROCESSOR_CONFIG as PROCESSOR_FILE
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
 from panovlm.models.modeling_heads import PanoLLaVaForFeatureExtraction, PanoLLaVaForVICReg
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
 from panovlm.models.processing_panollava import PanoLLaVaProcessor
 
 CONFIG_FILE = "config.json"
-PROCESSOR_FILE = "processor_config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 CARD_FILE = "README.md"
@@ -59,16 +59,26 @@ def read_model_dir_state(directory: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _json(path: Path, what: str) -> dict:
+def read_json_object(path: Path, what: str, error: type[FolderError] = FolderError) -> dict:
+    """The JSON object in ``path``; a missing file, invalid JSON or another JSON value is ``error`` naming ``what``."""
     if not path.is_file():
-        raise FolderError(f"{path} is missing; expected {what}")
+        raise error(f"{path} is missing; expected {what}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise FolderError(f"{path} is not valid JSON ({err}); expected {what}") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error(f"{path} is not valid JSON ({err}); expected {what}") from err
     if not isinstance(data, dict):
-        raise FolderError(f"{path} holds a {type(data).__name__}; expected {what} (a JSON object)")
+        raise error(f"{path} holds a {type(data).__name__}; expected {what} (a JSON object)")
     return data
+
+
+def read_model_config(path: Path, error: type[FolderError] = FolderError) -> dict:
+    """The fields of a PanoLLaVA ``config.json``; an unreadable file or another ``model_type`` is ``error``."""
+    config = read_json_object(path, "the model config written by save_pretrained", error)
+    if config.get("model_type") != PanoLLaVaConfig.model_type:
+        raise error(f"{path} has model_type {config.get('model_type')!r}; expected {PanoLLaVaConfig.model_type!r} "
+                    "(a PanoLLaVA model)")
+    return config
 
 
 def _auto_map_files(directory: Path, path: Path, auto_map: Any) -> None:
@@ -102,16 +112,13 @@ def check_files(directory: str | Path, require_card: bool = True) -> str:
     if not directory.is_dir():
         raise FolderError(f"{directory} is not a folder; expected an export folder (panovlm export)")
     config_path = directory / CONFIG_FILE
-    config = _json(config_path, "the model config written by save_pretrained")
-    if config.get("model_type") != PanoLLaVaConfig.model_type:
-        raise FolderError(f"{config_path} has model_type {config.get('model_type')!r}; expected "
-                          f"{PanoLLaVaConfig.model_type!r}")
+    config = read_model_config(config_path)
     architectures = config.get("architectures") or []
     if len(architectures) != 1 or architectures[0] not in HEADS:
         raise FolderError(f"{config_path} architectures {architectures}; expected one of {sorted(HEADS)}")
     _auto_map_files(directory, config_path, config.get("auto_map"))
     processor_path = directory / PROCESSOR_FILE
-    processor = _json(processor_path, "the processor config written by processor.save_pretrained")
+    processor = read_json_object(processor_path, "the processor config written by processor.save_pretrained")
     _auto_map_files(directory, processor_path, processor.get("auto_map"))
     for name in TOKENIZER_FILES:
         if not (directory / name).is_file():
@@ -143,4 +150,5 @@ def check_folder(directory: str | Path, reference: torch.nn.Module | None = None
     return model, processor
 
 
-__all__ = ["FolderError", "check_files", "check_folder", "read_model_dir_state", "read_safetensors"]
+__all__ = ["FolderError", "check_files", "check_folder", "read_json_object", "read_model_config",
+           "read_model_dir_state", "read_safetensors"]

@@ -14,7 +14,6 @@ The folder is written beside the target and moved into place when complete, then
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -27,9 +26,10 @@ import torch
 
 from panovlm.config.stage_config import MODULE_GROUPS, STAGE_NAMES
 from panovlm.hub.card import write_model_card
-from panovlm.hub.check import CONFIG_FILE, PROCESSOR_FILE, check_folder, read_model_dir_state
+from panovlm.hub.check import CONFIG_FILE, PROCESSOR_FILE, check_folder, read_model_config, read_model_dir_state
 from panovlm.hub.state import ConversionError, fill_tied_keys, match_state, read_lightning_state
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
+from panovlm.models.lora import apply_lora, merge_lora, save_lora
 from panovlm.models.modeling_heads import PanoLLaVaForFeatureExtraction, PanoLLaVaForVICReg
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
 from panovlm.models.processing_panollava import PanoLLaVaProcessor
@@ -126,13 +126,7 @@ def load_source(source: Source) -> Source:
 
 
 def load_config(config_dir: Path) -> PanoLLaVaConfig:
-    path = config_dir / CONFIG_FILE
-    if not path.is_file():
-        raise ConversionError(f"{path} is missing; expected the config.json of a saved PanoLLaVA model")
-    data = json.loads(path.read_text())
-    if data.get("model_type") != PanoLLaVaConfig.model_type:
-        raise ConversionError(f"{path} is a {data.get('model_type')!r} config; expected model_type "
-                              f"{PanoLLaVaConfig.model_type!r}")
+    read_model_config(config_dir / CONFIG_FILE, ConversionError)
     return PanoLLaVaConfig.from_pretrained(config_dir)
 
 
@@ -195,8 +189,6 @@ def build_model(source: Source, model_type: str, keep_adapters: bool = False,
     model = cls(config)
     lora = None
     if _has_lora(state):
-        from panovlm.models.lora import apply_lora
-
         lora = apply_lora(model)  # the adapters' names and shapes are those training injected
         model = lora.get_base_model()
     fill_tied_keys(model, state)
@@ -207,13 +199,9 @@ def build_model(source: Source, model_type: str, keep_adapters: bool = False,
         if keep_adapters:
             if adapter_dir is None:
                 raise ValueError("keep_adapters needs adapter_dir")
-            from panovlm.models.lora import save_lora
-
             save_lora(lora, adapter_dir)
             model = lora.unload()  # the base weights, adapters removed without merging
         else:
-            from panovlm.models.lora import merge_lora
-
             model = merge_lora(lora)
             merged = True
     if merged:

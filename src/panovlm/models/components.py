@@ -6,46 +6,17 @@ The same code path serves SigLIP + Qwen2.5 on a machine with hub access and the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
-from transformers import AutoConfig, PretrainedConfig
+from transformers import AutoModelForCausalLM, GenerationConfig
 
 from .attention import select_attn_implementation
+from .component_spec import config_from_spec, hub_error
 from .configuration_panollava import PanoLLaVaConfig
 from .fusion import ensure_chat_template, ensure_vision_token
+from .vision import VisionBackbone
 
 logger = logging.getLogger(__name__)
-
-
-def _hub_error(name: str, err: OSError) -> OSError:
-    return OSError(f"cannot load {name!r}: {err}. Without network access (HF_HUB_OFFLINE=1 here) use a local "
-                   "directory, a config dict, or the offline tiny preset (panovlm.models.tiny.tiny_model(), "
-                   "configs/tiny.yaml)")
-
-
-def config_from_spec(spec: str | Mapping | PretrainedConfig, vision: bool) -> PretrainedConfig:
-    """A sub-config from an id/path, a dict with ``model_type`` or a config (vision: the tower's config)."""
-    if isinstance(spec, str):
-        try:
-            config = AutoConfig.from_pretrained(spec)
-        except OSError as err:
-            raise _hub_error(spec, err) from err
-    elif isinstance(spec, Mapping):
-        fields = dict(spec)
-        if "model_type" not in fields:
-            raise ValueError(f"a model config dict needs a 'model_type' key, got keys {sorted(fields)}")
-        config = AutoConfig.for_model(fields.pop("model_type"), **fields)
-    elif isinstance(spec, PretrainedConfig):
-        config = spec
-    else:
-        raise TypeError(f"a model is named by an HF id / path, a config dict or a PretrainedConfig, "
-                        f"got {type(spec).__name__}")
-    if vision and getattr(config, "vision_config", None) is not None:
-        return config.vision_config
-    if not vision and getattr(config, "text_config", None) is not None and not hasattr(config, "vocab_size"):
-        return config.text_config
-    return config
 
 
 def _round_up(n: int, multiple: int = 64) -> int:
@@ -82,12 +53,10 @@ def build_from_components(cls: type, vision: Any, language: Any, tokenizer: Any 
 def load_component_weights(model: Any, vision: Any, language: Any) -> None:
     """Copy pretrained weights into ``model`` for every part named by an id / path (dicts stay random)."""
     if isinstance(vision, str):
-        from .vision import VisionBackbone
-
         try:
             pretrained = VisionBackbone.build_vision_model(vision)
         except OSError as err:
-            raise _hub_error(vision, err) from err
+            raise hub_error(vision, err) from err
         model.vision_tower.model.load_state_dict(pretrained.state_dict())
         logger.info("vision tower weights loaded from %s", vision)
     if isinstance(language, str):
@@ -95,12 +64,10 @@ def load_component_weights(model: Any, vision: Any, language: Any) -> None:
 
 
 def _load_language(model: Any, name: str) -> None:
-    from transformers import AutoModelForCausalLM, GenerationConfig
-
     try:
         lm = AutoModelForCausalLM.from_pretrained(name, attn_implementation=select_attn_implementation())
     except OSError as err:
-        raise _hub_error(name, err) from err
+        raise hub_error(name, err) from err
     vocab = model.language_model.config.vocab_size
     if lm.config.vocab_size != vocab:  # the tokenizer added tokens (e.g. <|vision|>) beyond the checkpoint's rows
         lm.resize_token_embeddings(vocab)

@@ -245,7 +245,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
 def _named_sub_config(name: str, spec: dict, vision: bool) -> PreTrainedConfig:
     """The config of the model ``spec["model_name"]`` names; the other keys of ``spec`` must agree with it."""
     # components imports this module; imported here, where a seed-style name is actually used.
-    from .components import config_from_spec
+    from .component_spec import config_from_spec
 
     fields = dict(spec)
     model_name = fields.pop("model_name")

@@ -24,6 +24,7 @@ import torch
 
 IGNORE_INDEX = -100
 DEFAULT_VISION_TOKEN = "<|vision|>"
+DEFAULT_PROMPT = "Describe the panoramic scene."  # the instruction when a caller gives an image and no text
 
 # ChatML (the Qwen family's format); used when the tokenizer has no template of its own.
 CHATML_TEMPLATE = (

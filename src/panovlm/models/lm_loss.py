@@ -15,7 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from .fusion import IGNORE_INDEX
+
 # Config fields of LMs whose head does more than one Linear (soft-capping, scaling); they keep the full path.
 _HEAD_EXTRAS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 

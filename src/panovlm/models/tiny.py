@@ -19,12 +19,21 @@ byte-level BPE tokenizer shipped in ``panovlm/assets/tokenizer`` (made by
 
 from __future__ import annotations
 
+import copy
 import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
+
+from .components import config_from_components
 from .configuration_panollava import PanoLLaVaConfig
+from .modeling_panollava import PanoLLaVaForConditionalGeneration
+from .modeling_parts import infer_tokens_per_view
+from .processing_panollava import PanoLLaVaProcessor
 
 TOKENIZER_DIR = "assets/tokenizer"
 VISION_DIR = "assets/tiny_vision"
@@ -70,8 +79,6 @@ def vision_weights_path() -> str:
 
 def load_pretrained_vision(model: Any) -> None:
     """Copy the shipped tiny vision weights into ``model.vision_tower`` (every tensor, shapes checked)."""
-    from safetensors.torch import load_file
-
     path = Path(vision_weights_path()) / "model.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: rebuild it with scripts/pretrain_tiny_encoder.py, or set "
@@ -86,15 +93,11 @@ def load_pretrained_vision(model: Any) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _cached_tokenizer() -> Any:
-    from transformers import AutoTokenizer
-
     return AutoTokenizer.from_pretrained(tokenizer_path())
 
 
 def tiny_tokenizer() -> Any:
     """A fresh copy of the shipped tokenizer (ChatML template, ``<|vision|>`` special, eos ``<|im_end|>``)."""
-    import copy
-
     tokenizer = copy.deepcopy(_cached_tokenizer())
     tokenizer.padding_side = "left"
     return tokenizer
@@ -115,9 +118,6 @@ def tiny_specs(test: bool = False) -> tuple[dict, dict]:
 
 def tiny_config(test: bool = False, **overrides: Any) -> PanoLLaVaConfig:
     """The preset's ``PanoLLaVaConfig``; ``overrides`` are config fields (e.g. ``resampler_type="qformer"``)."""
-    from .components import config_from_components
-    from .modeling_parts import infer_tokens_per_view
-
     vision, text, settings = _parts(test)
     config = config_from_components(dict(vision), dict(text), tiny_tokenizer(), **{**settings, **overrides})
     config.vision_tokens_per_view = infer_tokens_per_view(config)
@@ -130,10 +130,6 @@ def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None
     ``vision_init``: "pretrained" (the tiny preset's default: the shipped vision weights) or "random"
     (the test preset's only choice); everything else is random-init.
     """
-    import torch
-
-    from .modeling_panollava import PanoLLaVaForConditionalGeneration
-
     vision_init = vision_init or ("random" if test else "pretrained")
     if vision_init not in VISION_INITS or (test and vision_init == "pretrained"):
         valid = ["random"] if test else list(VISION_INITS)
@@ -151,8 +147,6 @@ def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None
 
 def tiny_processor(test: bool = False, config: PanoLLaVaConfig | None = None, **overrides: Any) -> Any:
     """``PanoLLaVaProcessor`` matching ``tiny_config(test, **overrides)`` (or the given ``config``)."""
-    from .processing_panollava import PanoLLaVaProcessor
-
     if config is None:
         config = tiny_config(test, **overrides)
     return PanoLLaVaProcessor.from_model_config(config, tiny_tokenizer())

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
+from .component_spec import config_from_spec, hub_error
 from .feature_cache import FeatureCache
 
 logger = logging.getLogger(__name__)
@@ -179,18 +181,14 @@ class VisionBackbone(nn.Module):
         ``SiglipVisionModel``) so that the saved config round-trips as a vision config.
         ``kwargs`` go to ``from_pretrained`` (e.g. ``dtype``) or ``from_config``.
         """
-        from .components import _hub_error, config_from_spec
-
         if isinstance(spec, str):
             try:
                 config = AutoConfig.from_pretrained(spec)
             except OSError as err:
-                raise _hub_error(spec, err) from err
+                raise hub_error(spec, err) from err
             vision_config = getattr(config, "vision_config", None)
             if vision_config is None:
                 return _vision_tower(AutoModel.from_pretrained(spec, **kwargs))
-            from transformers.models.auto.modeling_auto import MODEL_MAPPING
-
             # The vision class loads the tower's weights from the dual checkpoint ("vision_model.*").
             return MODEL_MAPPING[type(vision_config)].from_pretrained(spec, **kwargs)
         if not isinstance(spec, (Mapping, PretrainedConfig)):

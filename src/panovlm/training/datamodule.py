@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 from panovlm.config.run_config import RunConfig
 from panovlm.data.augment import TextTurner, rotate_erp
 from panovlm.data.io import load_image
+from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 
 logger = logging.getLogger(__name__)
-IGNORE_INDEX = -100
 
 
 class PanoramaDataset(Dataset):
@@ -135,16 +135,10 @@ class Collator:
         return batch
 
     def _pad_text(self, kept: Sequence[dict]) -> dict[str, torch.Tensor]:
-        batch_size, length = len(kept), max(len(item["input_ids"]) for item in kept)
-        input_ids = torch.full((batch_size, length), self.pad_token_id, dtype=torch.long)  # (B, T)
-        labels = torch.full((batch_size, length), IGNORE_INDEX, dtype=torch.long)  # (B, T)
-        attention_mask = torch.zeros((batch_size, length), dtype=torch.long)  # (B, T)
-        for row, item in enumerate(kept):
-            n = len(item["input_ids"])
-            input_ids[row, :n] = item["input_ids"]
-            labels[row, :n] = item["labels"]
-            attention_mask[row, :n] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        ids = [item["input_ids"] for item in kept]
+        return {"input_ids": pad_batch(ids, self.pad_token_id, "right"),  # (B, T)
+                "attention_mask": pad_batch([[1] * len(i) for i in ids], 0, "right"),  # (B, T)
+                "labels": pad_batch([item["labels"] for item in kept], IGNORE_INDEX, "right")}  # (B, T)
 
 
 def _worker_init(_: int) -> None:

@@ -26,12 +26,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from transformers import AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from panovlm.config.run_config import RunConfig, apply_overrides
 from panovlm.config.stage_config import STAGE_NAMES
 from panovlm.models.feature_cache import FeatureCache
+from panovlm.models.loading import load_model
+from panovlm.models.lora import apply_lora, merge_lora
+from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+from panovlm.models.processing_panollava import PanoLLaVaProcessor
+from panovlm.models.tiny import tiny_model, tiny_processor
+from panovlm.training.callbacks import build_callbacks, build_loggers, progress_bar_enabled
+from panovlm.training.datamodule import PanoramaDataModule
+from panovlm.training.logging_setup import silence_litlogger_tip, stage_log_file
+from panovlm.training.module import PanoVLMModule
 from panovlm.training.resume import check_checkpoint_file, checkpoint_stage, load_checkpoint_weights
+from panovlm.training.stages import set_trainable
 from panovlm.training.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -53,36 +67,16 @@ def stage_plan(stage: str | Sequence[str]) -> tuple[str, ...]:
 
 def build_model(config: RunConfig) -> tuple[Any, Any]:
     """A fresh (model, processor) from the config's model block: the tiny/test preset or named components."""
-    from panovlm.models.processing_panollava import PanoLLaVaProcessor
-
     m = config.model
     if m.preset is not None:
-        from panovlm.models.tiny import tiny_model, tiny_processor
-
         model = tiny_model(test=m.preset == "test", seed=config.seed, vision_init=m.vision_init, **m.settings)
         return model, tiny_processor(config=model.config)
-    from transformers import AutoTokenizer
-
-    from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
-
-    source = m.tokenizer or (m.language if isinstance(m.language, str) else None)
+    source = m.tokenizer_source
     if source is None:
         raise ValueError("model.language is a config dict, so model.tokenizer must name a tokenizer (HF id or dir)")
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = PanoLLaVaForConditionalGeneration.from_components(m.vision, m.language, tokenizer, **m.settings)
     return model, PanoLLaVaProcessor.from_model_config(model.config, tokenizer)
-
-
-def load_model(model_dir: Path) -> tuple[Any, Any]:
-    """(model, processor) saved by a previous stage; any failure is an error naming the directory."""
-    from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
-    from panovlm.models.processing_panollava import PanoLLaVaProcessor
-
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir} holds no saved model (config.json missing)")
-    model = PanoLLaVaForConditionalGeneration.from_pretrained(model_dir)
-    processor = PanoLLaVaProcessor.from_pretrained(model_dir)
-    return model, processor
 
 
 def precision_for(config: RunConfig) -> str:
@@ -94,10 +88,6 @@ def precision_for(config: RunConfig) -> str:
 
 
 def build_trainer(config: RunConfig, stage: str, stage_dir: Path, **extra: Any) -> Any:
-    import lightning as L
-
-    from panovlm.training.callbacks import build_callbacks, build_loggers, progress_bar_enabled
-
     cfg, tr = config.stages.get(stage), config.trainer
     kwargs = dict(
         accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes, strategy=tr.strategy,
@@ -131,8 +121,6 @@ def save_final(model: Any, processor: Any, config: RunConfig, target: Path, lora
     if tmp.exists():
         shutil.rmtree(tmp)
     if lora is not None:
-        from panovlm.models.lora import merge_lora
-
         model = merge_lora(lora)
     model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
@@ -165,19 +153,9 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     ``cache``: the run's frozen-encoder feature cache, used when this stage keeps the tower frozen.
     ``init_ckpt``: a checkpoint whose weights the stage starts from; ``continue_ckpt``: one it continues.
     """
-    import lightning as L
-
-    from panovlm.training.callbacks import progress_bar_enabled
-    from panovlm.training.datamodule import PanoramaDataModule
-    from panovlm.training.logging_setup import silence_litlogger_tip, stage_log_file
-    from panovlm.training.module import PanoVLMModule
-    from panovlm.training.stages import set_trainable
-
     stage_dir, cfg = out / stage, config.stages.get(stage)
     silence_litlogger_tip()
     if not progress_bar_enabled(config.trainer.progress_bar):
-        from transformers.utils import logging as hf_logging
-
         hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
     L.seed_everything(config.seed, workers=True, verbose=False)
     init = _init_dir(out, stage)
@@ -188,8 +166,6 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     model.train()  # from_pretrained returns eval mode; Lightning expects the module in train mode
     lora = None
     if stage == "finetune" and model.config.use_lora:
-        from panovlm.models.lora import apply_lora
-
         # Adapters are injected into the model's own LM modules; train the unwrapped model, merge at the end.
         lora = apply_lora(model)
         model = lora.get_base_model()
@@ -230,8 +206,6 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
 
 def _launch_rank() -> int:
     """Global rank of this process as the launcher set it (RANK / LOCAL_RANK / SLURM_PROCID ...), before any Trainer."""
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
     return int(getattr(rank_zero_only, "rank", 0))
 
 
