@@ -5,7 +5,7 @@ Run layout::
     RUN_DIR/state.json                      stages done / running (atomic)
     RUN_DIR/logs/<stage>_<YYYYMMDD_HHMMSS>.log
     RUN_DIR/<stage>/checkpoints/last.ckpt   full training state (resume)
-    RUN_DIR/<stage>/checkpoints/best-*.ckpt best validation loss
+    RUN_DIR/<stage>/checkpoints/best-*.ckpt best value of the stage's monitored metric
     RUN_DIR/<stage>/csv/, tensorboard/      metrics
     RUN_DIR/<stage>/model_final/            model.safetensors + config + processor + run_config.yaml
 
@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from panovlm.config.run_config import RunConfig, apply_overrides
-from panovlm.config.stage_config import STAGE_NAMES
 from panovlm.models.feature_cache import FeatureCache
+from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
 from panovlm.training.resume import check_checkpoint_file, checkpoint_stage, load_checkpoint_weights
 from panovlm.training.state import RunState
 
@@ -46,7 +46,7 @@ def stage_plan(stage: str | Sequence[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in STAGE_NAMES]
     if not names or unknown:
         raise ValueError(f"stage must be one of {list(STAGE_NAMES) + ['all']} or a list of stages, got {stage!r}")
-    if list(names) != sorted(set(names), key=STAGE_NAMES.index):
+    if not in_stage_order(names):
         raise ValueError(f"stages must be distinct and in the order {list(STAGE_NAMES)}, got {list(names)}")
     return names
 
@@ -173,7 +173,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     from panovlm.training.module import PanoVLMModule
     from panovlm.training.stages import set_trainable
 
-    stage_dir, cfg = out / stage, config.stages.get(stage)
+    stage_dir, cfg, row = out / stage, config.stages.get(stage), get_stage(stage)
     silence_litlogger_tip()
     if not progress_bar_enabled(config.trainer.progress_bar):
         from transformers.utils import logging as hf_logging
@@ -187,7 +187,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         init = init_ckpt
     model.train()  # from_pretrained returns eval mode; Lightning expects the module in train mode
     lora = None
-    if stage == "finetune" and model.config.use_lora:
+    if row.uses_lora and model.config.use_lora:
         from panovlm.models.lora import apply_lora
 
         # Adapters are injected into the model's own LM modules; train the unwrapped model, merge at the end.
@@ -212,7 +212,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         if trainer.is_global_zero:
             save_final(module.model, processor, config, final, lora=lora)
         trainer.strategy.barrier()
-        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor is not None), "")
+        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor == row.monitor), "")
         record = {
             "status": "completed", "model_dir": str(final), "last_ckpt": str(last) if last.exists() else None,
             "best_ckpt": best or None, "global_step": int(trainer.global_step),
@@ -237,7 +237,7 @@ def _launch_rank() -> int:
 
 def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir: str | Path = "runs/panovlm",
                  resume: bool | str | Path = False, overrides: Sequence[str] = ()) -> dict:
-    """Train ``stage`` ("vision" | "resampler" | "finetune" | "all", or a list of stages) into ``out_dir``.
+    """Train ``stage`` (a stage of :mod:`panovlm.stages`, "all", or a list of stages in order) into ``out_dir``.
 
     A stage whose predecessor did not run in ``out_dir`` starts from the config's models. ``resume``:
     ``True`` continues the run in ``out_dir``; a checkpoint path starts or continues the first stage (above).
