@@ -2,8 +2,9 @@
 
 Checkpoints (``RUN_DIR/<stage>/checkpoints/``): ``last.ckpt`` every ``checkpoint_every_n_steps``
 optimizer steps (full state: weights, optimizer, scheduler, loops, so ``--resume`` continues a killed
-run) and ``best-*.ckpt`` by the stage row's monitored metric (``panovlm.stages``, ``monitor``). Lightning writes local checkpoints inside an fsspec
-transaction (temporary file, then rename), so a kill during a save never leaves a truncated file.
+run) and ``best-*.ckpt`` by the stage row's monitored metric (``monitor`` in :mod:`panovlm.stages`).
+Lightning writes local checkpoints inside an fsspec transaction (temporary file, then rename), so a
+kill during a save never leaves a truncated file.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class ProgressLog(Callback):
     its progress while it runs, with or without the progress bar.
     """
 
-    def __init__(self, stage: str, every_n_steps: int, monitor: str = "val/loss") -> None:
+    def __init__(self, stage: str, every_n_steps: int, monitor: str) -> None:
         self.stage, self.every_n_steps, self.monitor = stage, every_n_steps, monitor
         self._start = 0.0
         self._first_step = 0
