@@ -104,3 +104,22 @@ def test_vision_init_needs_a_preset():
     with pytest.raises(ConfigError, match="model.vision_init"):
         load_run_config(None, overrides=["model.preset=null", "model.vision=a", "model.language=b",
                                          "model.vision_init=random"])
+
+
+def test_stage_overlap_weight_moves_to_the_model_config():
+    config = load_run_config(None, ["stages.vision.vicreg_loss_weight=2.0"])
+    assert config.model.settings["vicreg_loss_weight"] == 2.0 and config.stages.vision.vicreg_loss_weight is None
+    assert apply_overrides(config, ["seed=1"]).model.settings == config.model.settings  # folding is idempotent
+    both = load_run_config(None, ["stages.vision.vicreg_loss_weight=2.0", "model.vicreg_loss_weight=1.0"])
+    assert both.model.settings["vicreg_loss_weight"] == 2.0  # the product of the two keys, as before
+    assert load_run_config(None, ["model.vicreg_loss_weight=3.0"]).model.settings["vicreg_loss_weight"] == 3.0
+    with pytest.raises(ConfigError, match="stages.vision.vicreg_loss_weight.*model.vicreg_loss_weight"):
+        load_run_config(None, ["stages.vision.vicreg_loss_weight=2.0", "model.vicreg_loss_weight=3.0"])
+
+
+@pytest.mark.parametrize("key", ["stages.resampler.vicreg_loss_weight", "stages.vision.ar_loss_weight"])
+def test_a_weight_for_a_term_the_stage_does_not_compute_is_an_error(key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_run_config(None, [f"{key}=0.5"])
+    config = load_run_config(None, [f"{key}=0"])  # zero changes nothing, as before
+    assert "vicreg_loss_weight" not in config.model.settings

@@ -62,3 +62,14 @@ def test_mismatched_group_lists_raise():
     x = torch.randn(2, 5, 4)
     with pytest.raises(ValueError, match="equally long"):
         overlap_diagnostics([x, x], [x])
+
+
+def test_embedding_diagnostics_of_projector_output():
+    from panovlm.losses.diagnostics import embedding_diagnostics
+
+    embedded = torch.randn(3, 5, 300, 16)  # (B, V, S', Dp): 4500 tokens, every 2nd for the rank
+    diag = embedding_diagnostics(embedded)
+    tokens = embedded.reshape(-1, 16)
+    assert set(diag) == {"feature_std", "effective_rank"}
+    assert torch.equal(diag["feature_std"], tokens.std(dim=0).mean())
+    assert torch.equal(diag["effective_rank"], effective_rank(tokens[::2]))

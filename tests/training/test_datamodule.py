@@ -115,3 +115,14 @@ def test_rotation_is_for_training_only(panoshapes_dir, test_processor):
                               "<|vision|>", None)
     data.setup("fit")
     assert data.train_set.turner is not None and data.val_set.turner is None
+
+
+def test_text_length_is_the_stage_override_else_the_model_config(panoshapes_dir, test_processor):
+    for extra, expected in (("stages.resampler.max_text_length=null", test_processor.max_length),
+                            ("stages.resampler.max_text_length=200", 200)):
+        data = PanoramaDataModule(_config(panoshapes_dir, extra), "resampler", test_processor, "<|vision|>", None)
+        data.setup("fit")
+        assert data.train_set.max_length == expected and data.train_set.with_text
+    vision = PanoramaDataModule(_config(panoshapes_dir), "vision", test_processor, "<|vision|>", None)
+    vision.setup("fit")
+    assert not vision.train_set.with_text  # the row reads no text

@@ -64,3 +64,12 @@ def test_finetune_with_lora_trains_adapters_only():
     lm = {n: p for n, p in model.language_model.named_parameters() if p.requires_grad}
     assert lm and all("lora_" in n for n in lm)
     assert trainable_counts(model)["language_model"] == sum(p.numel() for p in lm.values())
+
+
+def test_loss_weights_are_the_row_terms_with_the_lm_weight_on_top():
+    from panovlm.training.stages import loss_weights
+
+    assert loss_weights("vision", StageConfig()) == {"vicreg_loss": 1.0}
+    assert loss_weights("finetune", StageConfig(ar_loss_weight=0.5)) == {"ar_loss": 0.5}
+    with pytest.raises(ValueError, match="model config's vicreg_loss_weight"):
+        loss_weights("vision", StageConfig(vicreg_loss_weight=2.0))

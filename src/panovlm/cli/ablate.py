@@ -19,11 +19,13 @@ from pathlib import Path
 from panovlm.cli.pipeline import DEFAULT_CONFIG, run_pipeline
 from panovlm.config.run_config import load_run_config
 from panovlm.evaluation.compare import bar_chart, write_csv
+from panovlm.stages import STAGE_NAMES, STAGES
 
 logger = logging.getLogger(__name__)
 
-_NO_VISION_STAGE = ["quickstart.stages=[resampler,finetune]"]
-_TRAIN_ENCODER = [f"stages.{s}.unfreeze_last_n_vision_blocks=-1" for s in ("vision", "resampler", "finetune")]
+# The stages without the overlap loss (a single view has no overlaps to align).
+_NO_VISION_STAGE = [f"quickstart.stages=[{','.join(n for n in STAGE_NAMES if 'vicreg_loss' not in STAGES[n].loss_terms)}]"]
+_TRAIN_ENCODER = [f"stages.{s}.unfreeze_last_n_vision_blocks=-1" for s in STAGE_NAMES]
 # name -> config overrides on top of the quickstart's config
 VARIANTS: dict[str, list[str]] = {
     "resize": ["model.crop_strategy=resize", *_NO_VISION_STAGE],

@@ -15,9 +15,10 @@ import logging
 import sys
 
 from panovlm.cli.common import cli_path, hub_offline, model_unavailable_message, unavailable_model
+from panovlm.stages import STAGE_NAMES, get_stage
 
 logger = logging.getLogger(__name__)
-STAGE_CHOICES = ("vision", "resampler", "finetune", "all")
+STAGE_CHOICES = (*STAGE_NAMES, "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"panovlm train: {model_unavailable_message(missing)}\n")
         return 2
     summary = {name: {"model_dir": r.get("model_dir"), "global_step": r.get("global_step"),
-                      "val_loss": r.get("metrics", {}).get("val/loss")} for name, r in result["stages"].items()}
+                      get_stage(name).monitor.replace("/", "_"): r.get("metrics", {}).get(get_stage(name).monitor)}
+               for name, r in result["stages"].items()}
     logger.info("training finished: %s", json.dumps(summary))
     logger.info("final model: %s", result["final_model_dir"])
     return 0

@@ -6,7 +6,9 @@ Every value is checked where it is built: an error names the dotted key, the bad
 is allowed, and an unknown key lists the valid ones.
 
 The ``model`` block's free keys (anything but preset/vision/language/tokenizer) are fields of
-``PanoLLaVaConfig`` and are checked against that class, so the model config stays their only owner.
+``PanoLLaVaConfig`` and are checked against that class, so the model config stays their only owner
+(``max_text_length`` and ``vicreg_loss_weight`` included: a stage's ``max_text_length`` only overrides
+the model's, and ``stages.<name>.vicreg_loss_weight``, the old spelling, is moved into the model block).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any, Literal, get_type_hints
 
 import yaml
 
-from panovlm.config.stage_config import STAGE_NAMES, StageSet
+from panovlm.config.stage_config import StageSet
 from panovlm.config.typed import ConfigError, check, coerce, from_dict
+from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
 
 STRATEGIES: tuple[str, ...] = (
     "auto", "single_device", "ddp", "ddp_spawn", "ddp_fork", "ddp_find_unused_parameters_true", "fsdp",
@@ -166,8 +169,7 @@ class QuickstartSettings:
     def __post_init__(self) -> None:
         from panovlm.data.synth_render import BACKGROUND_LEVELS
 
-        check(len(self.stages) > 0 and set(self.stages) <= set(STAGE_NAMES)
-              and list(self.stages) == sorted(set(self.stages), key=list(STAGE_NAMES).index), "quickstart.stages", list(self.stages),
+        check(in_stage_order(self.stages), "quickstart.stages", list(self.stages),
               f"distinct stages from {list(STAGE_NAMES)} in that order")
         check(self.backgrounds in BACKGROUND_LEVELS, "quickstart.backgrounds", self.backgrounds,
               f"one of {list(BACKGROUND_LEVELS)}")
@@ -185,6 +187,11 @@ class RunConfig:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     quickstart: QuickstartSettings = field(default_factory=QuickstartSettings)
 
+    def __post_init__(self) -> None:
+        model, stages = fold_overlap_weight(self.model, self.stages)
+        object.__setattr__(self, "model", model)  # frozen: normalised once, here
+        object.__setattr__(self, "stages", stages)
+
     def with_data_dir(self, data_dir: str | Path) -> RunConfig:
         return dataclasses.replace(self, data=dataclasses.replace(self.data, data_dir=str(data_dir)))
 
@@ -199,6 +206,28 @@ class RunConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def fold_overlap_weight(model: ModelSettings, stages: StageSet) -> tuple[ModelSettings, StageSet]:
+    """Move ``stages.<name>.vicreg_loss_weight`` into ``model.vicreg_loss_weight``, the weight's one owner.
+
+    The model applies that weight to its overlap loss; the product of the two keys was the effective
+    weight, so the moved value is that product. Setting both to values other than 1.0 is an error:
+    say the weight once, in the model block.
+    """
+    for name in STAGE_NAMES:
+        weight = stages.get(name).vicreg_loss_weight
+        if weight is None:
+            continue
+        stages = dataclasses.replace(stages, **{name: dataclasses.replace(stages.get(name), vicreg_loss_weight=None)})
+        if not weight and "vicreg_loss" not in get_stage(name).loss_terms:
+            continue  # a zero weight for a term the stage does not compute changes nothing
+        current = model.settings.get("vicreg_loss_weight")
+        check(current is None or float(current) == 1.0 or float(weight) == 1.0, f"stages.{name}.vicreg_loss_weight",
+              weight, f"null: the overlap-loss weight is model.vicreg_loss_weight (here {current}); set it there only")
+        total = float(weight) * (1.0 if current is None else float(current))
+        model = dataclasses.replace(model, settings={**model.settings, "vicreg_loss_weight": total})
+    return model, stages
 
 
 def _plain(value: Any) -> Any:

@@ -1,29 +1,35 @@
 """Per-stage hyper-parameters of a run (``stages.<name>`` in the run config) and their defaults.
 
 The defaults are the embedded default's: the tiny preset trained on PanoShapes on a 2-core CPU.
-Which module groups a stage trains and how its losses are weighted default to the stage table
-(:mod:`panovlm.training.stages`); a ``StageConfig`` only overrides them.
+Which module groups a stage trains and which loss terms count come from the stage table
+(:mod:`panovlm.stages`); a ``StageConfig`` only overrides the groups and the LM term's weight.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from panovlm.config.typed import check
+from panovlm.stages import MODULE_GROUPS, STAGE_NAMES, get_stage
 
-STAGE_NAMES: tuple[str, ...] = ("vision", "resampler", "finetune")
-MODULE_GROUPS: tuple[str, ...] = ("vision_tower", "resampler", "vicreg_projector", "projector", "language_model")
+__all__ = ["MODULE_GROUPS", "STAGE_NAMES", "StageConfig", "StageSet"]
 
 
 @dataclass(frozen=True)
 class StageConfig:
-    """Hyper-parameters of one stage; ``train`` / loss weights default to the stage table (training.stages)."""
+    """Hyper-parameters of one stage; ``train`` defaults to the stage table (:mod:`panovlm.stages`).
+
+    ``max_text_length``: text tokens per sample; null reads the model config's ``max_text_length``
+    (its owner, also the processor's default), a number overrides it for this stage. Stages that read
+    no text ignore it. ``vicreg_loss_weight`` is the old spelling of the model config's
+    ``vicreg_loss_weight`` (the overlap loss's one weight): ``RunConfig`` moves it there.
+    """
 
     epochs: int = 1
     batch_size: int = 8
     lr: float = 1e-3
-    max_text_length: int = 128  # text tokens per sample (the vision stage reads no text)
+    max_text_length: int | None = None
     max_steps: int = -1  # > 0 stops the stage early (smoke tests, benchmarks)
     warmup_ratio: float = 0.1
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
@@ -31,14 +37,16 @@ class StageConfig:
     weight_decay: float = 0.01
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = 1.0
-    vicreg_loss_weight: float | None = None  # None: the stage table's weight
-    ar_loss_weight: float | None = None
+    vicreg_loss_weight: float | None = None  # moved into model.vicreg_loss_weight by RunConfig
+    ar_loss_weight: float | None = None  # None: 1.0
     train: tuple[str, ...] | None = None  # module groups; None: the stage table's groups
     unfreeze_last_n_vision_blocks: int = 0  # 0 frozen encoder, N > 0 last N blocks, -1 whole encoder
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "max_text_length", "accumulate_grad_batches"):
+        for name in ("epochs", "batch_size", "accumulate_grad_batches"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        length = self.max_text_length
+        check(length is None or length >= 1, "max_text_length", length, "null (the model's) or an integer >= 1")
         check(self.lr > 0, "lr", self.lr, "a float > 0")
         check(self.max_steps == -1 or self.max_steps >= 1, "max_steps", self.max_steps, "-1 or an integer >= 1")
         check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a float in [0, 1)")
@@ -53,6 +61,10 @@ class StageConfig:
             check(group in MODULE_GROUPS, "train", self.train, f"module groups from {list(MODULE_GROUPS)}")
         n = self.unfreeze_last_n_vision_blocks
         check(n >= -1, "unfreeze_last_n_vision_blocks", n, "-1 (whole encoder), 0 (frozen) or N > 0")
+
+    def text_length(self, model_max_text_length: int) -> int:
+        """Text tokens per sample: this stage's ``max_text_length``, else the model config's."""
+        return self.max_text_length if self.max_text_length is not None else int(model_max_text_length)
 
 
 def _stage(**kw: Any) -> Any:
@@ -75,11 +87,25 @@ class StageSet:
     encoder (``unfreeze_last_n_vision_blocks: -1`` in each stage), as the ablation does.
     """
 
-    vision: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=32)
+    vision: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3)
     resampler: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=320,
                                     train=("resampler", "projector", "language_model"))
     finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=320)
 
+    def __post_init__(self) -> None:
+        for name in STAGE_NAMES:
+            cfg, row = getattr(self, name), get_stage(name)
+            for term in ("vicreg_loss", "ar_loss"):
+                value = getattr(cfg, f"{term}_weight")
+                check(not value or term in row.loss_terms, f"{name}.{term}_weight", value,
+                      f"null or 0: the {name} stage computes only {list(row.loss_terms)}")
+
     def get(self, stage: str) -> StageConfig:
         check(stage in STAGE_NAMES, "stage", stage, f"one of {list(STAGE_NAMES)}")
         return getattr(self, stage)
+
+
+# The fields of StageSet are the rows of the stage table, in its order.
+if tuple(f.name for f in fields(StageSet)) != STAGE_NAMES:
+    raise ImportError(f"StageSet fields {[f.name for f in fields(StageSet)]} differ from the stage table "
+                      f"{list(STAGE_NAMES)} (panovlm.stages)")

@@ -1,7 +1,9 @@
-"""Collapse diagnostics of matched overlap features, for training logs (no gradient).
+"""Collapse diagnostics of overlap features, for training logs (no gradient).
 
 Shapes: ``x, y`` are ``(P, L, D)`` matched features (``x[p, l]`` and ``y[p, l]`` see one ray), or
-lists of such groups with different L, as ``overlap_loss(..., return_matched=True)["matched"]``.
+lists of such groups with different L, as ``overlap_loss(..., return_matched=True)["matched"]``;
+``embedded`` is the VICReg projector's output ``(B, V, S', Dp)`` (:func:`embedding_diagnostics`,
+logged by the LightningModule at validation as ``val/feature_std`` and ``val/effective_rank``).
 
 What collapse looks like: ``feature_std`` and ``effective_rank`` fall towards 0 and 1 while
 ``matched_cosine`` rises to 1 and ``invariance`` to 0 (VICReg issue #14: only invariance should fall).
@@ -25,6 +27,22 @@ def effective_rank(z: Tensor, eps: float = 1e-7) -> Tensor:
     s = torch.linalg.svdvals(z.float())
     p = s / (s.sum() + eps) + eps
     return torch.exp(-(p * p.log()).sum())
+
+
+def feature_std(z: Tensor) -> Tensor:
+    """Mean over the feature dimensions of the per-dimension std of ``z`` ``(N, D)``."""
+    return z.std(dim=0).mean()
+
+
+@torch.no_grad()
+def embedding_diagnostics(embedded: Tensor, max_tokens: int = 2048) -> dict[str, Tensor]:
+    """``feature_std`` and ``effective_rank`` of all the tokens of ``embedded`` ``(..., D)``, detached.
+
+    The rank is taken over every ``N // max_tokens``-th token (N tokens in all), so the SVD stays cheap.
+    """
+    tokens = embedded.detach().float().reshape(-1, embedded.shape[-1])  # (N, D)
+    stride = max(1, tokens.shape[0] // max_tokens)
+    return {"feature_std": feature_std(tokens), "effective_rank": effective_rank(tokens[::stride])}
 
 
 def _groups(x: Tensor | Sequence[Tensor], y: Tensor | Sequence[Tensor]) -> list[tuple[Tensor, Tensor]]:
@@ -61,7 +79,7 @@ def overlap_diagnostics(
         d = groups[0][0].shape[-1]
         xs = torch.cat([a.reshape(-1, d) for a, _ in groups])  # (N, D)
         ys = torch.cat([b.reshape(-1, d) for _, b in groups])
-        feature_std = 0.5 * (xs.std(dim=0).mean() + ys.std(dim=0).mean())
+        std = 0.5 * (feature_std(xs) + feature_std(ys))
         cosine = torch.nn.functional.cosine_similarity(xs, ys, dim=-1).mean()
         rank = effective_rank(_subsample(torch.cat([xs, ys]), max_tokens))
-    return {**terms, "feature_std": feature_std, "effective_rank": rank, "matched_cosine": cosine}
+    return {**terms, "feature_std": std, "effective_rank": rank, "matched_cosine": cosine}

@@ -15,12 +15,13 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from typing import Any, Literal, get_args
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 
 from ..geometry import ViewPlan
+from ..stages import STAGE_NAMES, get_stage
 from .attention import select_attn_implementation
 from .configuration_panollava import PanoLLaVaConfig
 from .fusion import expand_vision_placeholders
@@ -37,8 +38,8 @@ from .modeling_parts import (
 
 logger = logging.getLogger(__name__)
 
-Stage = Literal["vision", "resampler", "finetune"]
-STAGES: tuple[str, ...] = get_args(Stage)
+Stage = str  # a stage name of the stage table (panovlm.stages)
+STAGES: tuple[str, ...] = STAGE_NAMES
 # False when this file runs as exported remote code (a flat module that transformers loaded from a model folder).
 IN_PACKAGE = __name__.startswith("panovlm.")
 
@@ -148,17 +149,15 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         loss_only: bool = False,
         **kwargs: Any,
     ) -> VisionStageOutput | TrainingStageOutput:
-        """Stage "vision": overlap loss (needs ``pixel_values``). "resampler"/"finetune": causal LM.
+        """A stage that reads no text (``vision``): overlap loss (needs ``pixel_values``); the others: causal LM.
 
         Without ``pixel_values`` and without a placeholder in ``input_ids`` the model is the bare LM
         (the "blind" baseline of the evaluation). ``loss_only`` (training, with ``labels``) applies the
         LM head only at labelled positions (:mod:`.lm_loss`): the same loss, no ``logits``.
         """
-        if stage not in STAGES:
-            raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
-        if stage == "vision":
+        if not get_stage(stage).needs_text:
             if pixel_values is None:
-                raise ValueError("stage 'vision' needs pixel_values (B, V, 3, S, S)")
+                raise ValueError(f"stage {stage!r} needs pixel_values (B, V, 3, S, S)")
             return self.vision_stage(pixel_values, view_plan)
         if input_ids is None and inputs_embeds is None:
             raise ValueError(f"stage {stage!r} needs input_ids (or inputs_embeds)")

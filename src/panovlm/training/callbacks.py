@@ -2,8 +2,9 @@
 
 Checkpoints (``RUN_DIR/<stage>/checkpoints/``): ``last.ckpt`` every ``checkpoint_every_n_steps``
 optimizer steps (full state: weights, optimizer, scheduler, loops, so ``--resume`` continues a killed
-run) and ``best-*.ckpt`` by validation loss. Lightning writes local checkpoints inside an fsspec
-transaction (temporary file, then rename), so a kill during a save never leaves a truncated file.
+run) and ``best-*.ckpt`` by the stage row's monitored metric (``monitor`` in :mod:`panovlm.stages`).
+Lightning writes local checkpoints inside an fsspec transaction (temporary file, then rename), so a
+kill during a save never leaves a truncated file.
 """
 
 from __future__ import annotations
@@ -20,21 +21,21 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from panovlm.config.run_config import RunConfig
-from panovlm.training.stages import get_stage
+from panovlm.stages import Stage, get_stage
 
 LAST = "last.ckpt"
 logger = logging.getLogger(__name__)
 
 
 class ProgressLog(Callback):
-    """Logs step, loss and ETA every ``every_n_steps`` optimizer steps and after each validation.
+    """Logs step, loss and ETA every ``every_n_steps`` optimizer steps, and the monitored metric after each validation.
 
     The lines go to the terminal and to the stage's log file (``RUN_DIR/logs``), so a long stage shows
     its progress while it runs, with or without the progress bar.
     """
 
-    def __init__(self, stage: str, every_n_steps: int) -> None:
-        self.stage, self.every_n_steps = stage, every_n_steps
+    def __init__(self, stage: str, every_n_steps: int, monitor: str) -> None:
+        self.stage, self.every_n_steps, self.monitor = stage, every_n_steps, monitor
         self._start = 0.0
         self._first_step = 0
         self._last_logged = -1
@@ -60,9 +61,10 @@ class ProgressLog(Callback):
                     elapsed, eta)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        value = trainer.callback_metrics.get("val/loss")
+        value = trainer.callback_metrics.get(self.monitor)
         if trainer.is_global_zero and value is not None and not trainer.sanity_checking:
-            logger.info("stage %s: validation at step %d: val/loss %.4f", self.stage, trainer.global_step, float(value))
+            logger.info("stage %s: validation at step %d: %s %.4f", self.stage, trainer.global_step, self.monitor,
+                        float(value))
 
 
 def progress_bar_enabled(setting: bool | None) -> bool:
@@ -72,21 +74,23 @@ def progress_bar_enabled(setting: bool | None) -> bool:
     return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1")
 
 
-def best_checkpoint(ckpt_dir: Path, monitor: str) -> ModelCheckpoint:
-    """``best-*.ckpt``: the lowest value of the stage table's monitored metric."""
-    return ModelCheckpoint(dirpath=ckpt_dir, monitor=monitor, mode="min", save_top_k=1, save_on_train_epoch_end=False,
+def best_checkpoint(ckpt_dir: Path, row: Stage) -> ModelCheckpoint:
+    """``best-*.ckpt``: the best value (``row.monitor_mode``) of the stage row's monitored metric."""
+    monitor = row.monitor
+    return ModelCheckpoint(dirpath=ckpt_dir, monitor=monitor, mode=row.monitor_mode, save_top_k=1,
+                           save_on_train_epoch_end=False,
                            filename=f"best-epoch{{epoch:02d}}-step{{step}}-{monitor.split('/')[-1]}{{{monitor}:.4f}}",
                            auto_insert_metric_name=False)
 
 
 def build_callbacks(config: RunConfig, stage: str, stage_dir: Path) -> list[Callback]:
-    ckpt_dir = stage_dir / "checkpoints"
+    ckpt_dir, row = stage_dir / "checkpoints", get_stage(stage)
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True,
                         every_n_train_steps=config.trainer.checkpoint_every_n_steps),
-        best_checkpoint(ckpt_dir, get_stage(stage).monitor),
+        best_checkpoint(ckpt_dir, row),
         LearningRateMonitor(logging_interval="step"),
-        ProgressLog(stage, config.trainer.progress_every_n_steps),
+        ProgressLog(stage, config.trainer.progress_every_n_steps, row.monitor),
     ]
     if progress_bar_enabled(config.trainer.progress_bar):
         callbacks.append(RichProgressBar())

@@ -27,6 +27,7 @@ from panovlm.config.run_config import RunConfig
 from panovlm.data.augment import TextTurner, rotate_erp
 from panovlm.data.io import load_image
 from panovlm.models.fusion import IGNORE_INDEX, pad_batch
+from panovlm.stages import get_stage
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,8 @@ class PanoramaDataModule(L.LightningDataModule):
         from panovlm.data.datasets import read_samples
 
         samples, report = read_samples(self._path(name), strict=self.config.data.strict)
-        if self.stage == "vision":  # views only: one sample per panorama, not one per question
+        needs_text = get_stage(self.stage).needs_text
+        if not needs_text:  # views only: one sample per panorama, not one per question
             samples = list({str(sample.image_path): sample for sample in reversed(samples)}.values())[::-1]
         elif self.config.data.conversations == "per_image":
             samples = conversations_per_image(samples, self.config.data.max_turns)
@@ -179,10 +181,11 @@ class PanoramaDataModule(L.LightningDataModule):
             samples = samples[:limit]
         if not samples:
             raise ValueError(f"data file {self._path(name)} has no usable samples ({report.summary()})")
-        # The vision stage's loss reads only the views, so its samples are not tokenised (no text length limit).
+        # A stage without text reads only the views, so its samples are not tokenised (no text length limit).
         rotate = train and self.config.data.rotation == "quarter_turns"
-        return PanoramaDataset(samples, self.processor, self.stage_cfg.max_text_length, self.vision_token,
-                               self.system_prompt, strict=self.config.data.strict, with_text=self.stage != "vision",
+        length = self.stage_cfg.text_length(self.processor.max_length)
+        return PanoramaDataset(samples, self.processor, length, self.vision_token,
+                               self.system_prompt, strict=self.config.data.strict, with_text=needs_text,
                                turn_seed=turn_seed,
                                turner=TextTurner(self.config.data.rotation_phrases) if rotate else None)
 

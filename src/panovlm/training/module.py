@@ -1,7 +1,9 @@
 """The LightningModule: a thin wrapper that runs one stage of the transformers model.
 
 It defines no layers. ``training_step`` calls ``model(**batch, stage=...)``, combines the output's
-named loss terms with the stage table's weights and logs every named field of the output;
+named loss terms (the stage row's ``loss_terms``, weighted by :func:`~panovlm.training.stages.loss_weights`)
+and logs every named field of the output; in stages with the overlap loss, validation also logs the
+collapse diagnostics of the VICReg embeddings (:func:`panovlm.losses.diagnostics.embedding_diagnostics`);
 ``configure_optimizers`` builds AdamW named groups with a schedule sized from
 ``trainer.estimated_stepping_batches``. No try/except around the steps: a failing batch fails the run.
 """
@@ -15,6 +17,8 @@ import torch
 from torch import nn
 
 from panovlm.config.stage_config import StageConfig
+from panovlm.losses.diagnostics import embedding_diagnostics
+from panovlm.stages import get_stage
 from panovlm.training.optim import build_optimizer
 from panovlm.training.stages import loss_weights
 
@@ -31,10 +35,11 @@ class PanoVLMModule(L.LightningModule):
         super().__init__()
         self.model = model
         self.stage = stage
+        self.row = get_stage(stage)
         self.stage_cfg = stage_cfg
         self.weights = loss_weights(stage, stage_cfg)
         self.gradient_checkpointing = gradient_checkpointing
-        self.diagnostics = diagnostics and stage == "vision"
+        self.diagnostics = diagnostics and self.row.logs_collapse
 
     def on_fit_start(self) -> None:
         if self.gradient_checkpointing:
@@ -42,7 +47,7 @@ class PanoVLMModule(L.LightningModule):
 
     def forward(self, batch: dict) -> Any:
         inputs = {k: batch[k] for k in _MODEL_INPUTS if k in batch}
-        if self.stage != "vision":
+        if self.row.needs_text:
             inputs["loss_only"] = True  # the LM head only where labels are (same loss, no logits)
         return self.model(**inputs, stage=self.stage)
 
@@ -77,36 +82,35 @@ class PanoVLMModule(L.LightningModule):
             self.log("data/skipped", float(batch["skipped"]), reduce_fx="sum", on_step=False, on_epoch=True)
         return loss
 
+    def _forward_embedded(self, batch: dict) -> tuple[Any, torch.Tensor | None]:
+        """The output and, with diagnostics on, the VICReg projector's output ``(B, V, S', Dp)`` (read by a hook)."""
+        if not self.diagnostics:
+            return self(batch), None
+        captured: list[torch.Tensor] = []
+        hook = self.model.vicreg_projector.register_forward_hook(lambda module, args, out: captured.append(out.detach()))
+        try:
+            output = self(batch)
+        finally:
+            hook.remove()
+        return output, captured[0] if captured else None
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         if batch["pixel_values"] is None:
             return
-        captured: list[torch.Tensor] = []
-        hook = self.model.vicreg_projector.register_forward_hook(
-            lambda module, args, out: captured.append(out.detach())) if self.diagnostics else None
-        output = self(batch)
-        if hook is not None:
-            hook.remove()
+        output, embedded = self._forward_embedded(batch)
         loss = self._loss(output)
         size = batch["pixel_values"].shape[0]
         metrics = self._metrics(output, loss, "val")
-        if captured:
-            metrics.update(collapse_diagnostics(captured[0]))
-        self.log_dict({k: v for k, v in metrics.items() if k != "val/loss"}, batch_size=size, on_step=False,
+        if embedded is not None:
+            metrics.update({f"val/{k}": v for k, v in embedding_diagnostics(embedded).items()})
+        monitor = self.row.monitor
+        if monitor not in metrics:
+            raise ValueError(f"stage {self.stage!r} monitors {monitor!r} but validation logs only {sorted(metrics)}")
+        self.log_dict({k: v for k, v in metrics.items() if k != monitor}, batch_size=size, on_step=False,
                       on_epoch=True, sync_dist=True)
-        self.log("val/loss", loss.detach(), batch_size=size, on_step=False, on_epoch=True, sync_dist=True,
+        self.log(monitor, metrics[monitor], batch_size=size, on_step=False, on_epoch=True, sync_dist=True,
                  prog_bar=True)
 
     def configure_optimizers(self) -> dict:
         return build_optimizer(self.model, self.stage_cfg, int(self.trainer.estimated_stepping_batches))
 
-
-def collapse_diagnostics(embedded: torch.Tensor, max_tokens: int = 2048) -> dict[str, torch.Tensor]:
-    """Feature std and effective rank of the VICReg embeddings ``(B, V, S', Dp)`` of a validation batch.
-
-    Collapse shows as both falling (towards 0 and 1); the model's ``variance`` term is logged next to them.
-    """
-    from panovlm.losses.diagnostics import effective_rank
-
-    tokens = embedded.float().reshape(-1, embedded.shape[-1])  # (B * V * S', Dp)
-    stride = max(1, tokens.shape[0] // max_tokens)
-    return {"val/feature_std": tokens.std(dim=0).mean(), "val/effective_rank": effective_rank(tokens[::stride])}

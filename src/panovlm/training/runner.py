@@ -5,7 +5,7 @@ Run layout::
     RUN_DIR/state.json                      stages done / running (atomic)
     RUN_DIR/logs/<stage>_<YYYYMMDD_HHMMSS>.log
     RUN_DIR/<stage>/checkpoints/last.ckpt   full training state (resume)
-    RUN_DIR/<stage>/checkpoints/best-*.ckpt best validation loss
+    RUN_DIR/<stage>/checkpoints/best-*.ckpt best value of the stage's monitored metric
     RUN_DIR/<stage>/csv/, tensorboard/      metrics
     RUN_DIR/<stage>/model_final/            model.safetensors + config + processor + run_config.yaml
 
@@ -33,13 +33,13 @@ from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from panovlm.config.run_config import RunConfig, apply_overrides
-from panovlm.config.stage_config import STAGE_NAMES
 from panovlm.models.feature_cache import FeatureCache
 from panovlm.models.loading import load_model
 from panovlm.models.lora import apply_lora, merge_lora
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
 from panovlm.models.processing_panollava import PanoLLaVaProcessor
 from panovlm.models.tiny import tiny_model, tiny_processor
+from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
 from panovlm.training.callbacks import build_callbacks, build_loggers, progress_bar_enabled
 from panovlm.training.datamodule import PanoramaDataModule
 from panovlm.training.logging_setup import silence_litlogger_tip, stage_log_file
@@ -60,7 +60,7 @@ def stage_plan(stage: str | Sequence[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in STAGE_NAMES]
     if not names or unknown:
         raise ValueError(f"stage must be one of {list(STAGE_NAMES) + ['all']} or a list of stages, got {stage!r}")
-    if list(names) != sorted(set(names), key=STAGE_NAMES.index):
+    if not in_stage_order(names):
         raise ValueError(f"stages must be distinct and in the order {list(STAGE_NAMES)}, got {list(names)}")
     return names
 
@@ -153,7 +153,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     ``cache``: the run's frozen-encoder feature cache, used when this stage keeps the tower frozen.
     ``init_ckpt``: a checkpoint whose weights the stage starts from; ``continue_ckpt``: one it continues.
     """
-    stage_dir, cfg = out / stage, config.stages.get(stage)
+    stage_dir, cfg, row = out / stage, config.stages.get(stage), get_stage(stage)
     silence_litlogger_tip()
     if not progress_bar_enabled(config.trainer.progress_bar):
         hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
@@ -165,7 +165,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         init = init_ckpt
     model.train()  # from_pretrained returns eval mode; Lightning expects the module in train mode
     lora = None
-    if stage == "finetune" and model.config.use_lora:
+    if row.uses_lora and model.config.use_lora:
         # Adapters are injected into the model's own LM modules; train the unwrapped model, merge at the end.
         lora = apply_lora(model)
         model = lora.get_base_model()
@@ -188,7 +188,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         if trainer.is_global_zero:
             save_final(module.model, processor, config, final, lora=lora)
         trainer.strategy.barrier()
-        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor is not None), "")
+        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor == row.monitor), "")
         record = {
             "status": "completed", "model_dir": str(final), "last_ckpt": str(last) if last.exists() else None,
             "best_ckpt": best or None, "global_step": int(trainer.global_step),
@@ -211,7 +211,7 @@ def _launch_rank() -> int:
 
 def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir: str | Path = "runs/panovlm",
                  resume: bool | str | Path = False, overrides: Sequence[str] = ()) -> dict:
-    """Train ``stage`` ("vision" | "resampler" | "finetune" | "all", or a list of stages) into ``out_dir``.
+    """Train ``stage`` (a stage of :mod:`panovlm.stages`, "all", or a list of stages in order) into ``out_dir``.
 
     A stage whose predecessor did not run in ``out_dir`` starts from the config's models. ``resume``:
     ``True`` continues the run in ``out_dir``; a checkpoint path starts or continues the first stage (above).

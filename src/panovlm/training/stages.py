@@ -1,59 +1,28 @@
-"""The stage table: which module groups train in each stage and which loss terms count.
+"""What trains and what counts in a stage: ``set_trainable`` and the loss weights, read from the stage table.
 
-One table, one ``set_trainable``; nothing else in the package asks "which stage is this?" to decide
-what trains. Module groups are the model's attribute names (``docs/architecture.md``):
-``vision_tower``, ``resampler``, ``vicreg_projector``, ``projector``, ``language_model``.
-
-| stage     | trains (default)                          | loss                 |
-|-----------|-------------------------------------------|----------------------|
-| vision    | resampler + vicreg_projector              | vicreg_loss (overlap)|
-| resampler | resampler + projector                     | ar_loss              |
-| finetune  | resampler + projector + language_model    | ar_loss              |
+The table itself (which groups train, which loss terms count, whether text is read, LoRA, the
+monitored metric) is :mod:`panovlm.stages`; nothing here or elsewhere compares stage names.
 
 ``language_model`` trains its LoRA adapters only when LoRA is attached (peft names them ``lora_``),
 otherwise the full LM. The encoder is frozen unless the stage config unfreezes its last N blocks
-(``unfreeze_last_n_vision_blocks=N``) or all of it (``-1``). The tiny preset starts from random
-weights, so its run config unfreezes the whole encoder in the vision and resampler stages (see
-``panovlm.config.stage_config.StageSet``).
+(``unfreeze_last_n_vision_blocks=N``) or all of it (``-1``); see
+``panovlm.config.stage_config.StageSet`` for the tiny preset's choices.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from torch import nn
 
-from panovlm.config.stage_config import STAGE_NAMES, StageConfig
+from panovlm.config.stage_config import StageConfig
+from panovlm.models.vision import set_trainable_last_blocks
+from panovlm.stages import STAGES, Stage, get_stage
 
+__all__ = ["STAGES", "Stage", "get_stage", "loss_weights", "set_trainable", "train_groups", "trainable_counts"]
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Stage:
-    """A row of the stage table."""
-
-    name: str
-    train: tuple[str, ...]
-    loss_weights: tuple[tuple[str, float], ...]  # (output field, weight)
-    monitor: str  # the validation metric that picks the best checkpoint
-
-
-STAGES: dict[str, Stage] = {
-    "vision": Stage("vision", ("resampler", "vicreg_projector"), (("vicreg_loss", 1.0),), "val/loss"),
-    "resampler": Stage("resampler", ("resampler", "projector"), (("ar_loss", 1.0),), "val/loss"),
-    "finetune": Stage("finetune", ("resampler", "projector", "language_model"), (("ar_loss", 1.0),), "val/loss"),
-}
-assert tuple(STAGES) == STAGE_NAMES
-
-
 _UNUSED_VISION_HEADS: tuple[str, ...] = ("head", "pooler")
-
-
-def get_stage(name: str) -> Stage:
-    if name not in STAGES:
-        raise ValueError(f"unknown stage {name!r}; choose from {list(STAGES)}")
-    return STAGES[name]
 
 
 def train_groups(stage: str, cfg: StageConfig) -> tuple[str, ...]:
@@ -62,11 +31,18 @@ def train_groups(stage: str, cfg: StageConfig) -> tuple[str, ...]:
 
 
 def loss_weights(stage: str, cfg: StageConfig) -> dict[str, float]:
-    """Output field -> weight: the table's weights with the config's explicit weights on top."""
-    weights = dict(get_stage(stage).loss_weights)
-    for name, value in (("vicreg_loss", cfg.vicreg_loss_weight), ("ar_loss", cfg.ar_loss_weight)):
-        if value is not None:
-            weights[name] = value
+    """Output field -> weight: the row's loss terms at weight 1, the config's ``ar_loss_weight`` on top.
+
+    The overlap term arrives weighted by the model (``model.vicreg_loss_weight``, its one owner); a
+    run config folds the old ``stages.<name>.vicreg_loss_weight`` into it (``RunConfig``).
+    """
+    if cfg.vicreg_loss_weight is not None:
+        raise ValueError(f"stage {stage!r}: vicreg_loss_weight={cfg.vicreg_loss_weight} is not applied here; the "
+                         "overlap-loss weight is the model config's vicreg_loss_weight (load_run_config moves "
+                         "stages.<name>.vicreg_loss_weight there)")
+    weights = dict.fromkeys(get_stage(stage).loss_terms, 1.0)
+    if cfg.ar_loss_weight is not None:
+        weights["ar_loss"] = cfg.ar_loss_weight
     return {k: v for k, v in weights.items() if v > 0}
 
 
@@ -76,8 +52,6 @@ def _has_lora(module: nn.Module) -> bool:
 
 def set_trainable(model: nn.Module, stage: str, cfg: StageConfig) -> dict[str, int]:
     """Freeze everything, then unfreeze the stage's groups; returns trainable parameter counts per group."""
-    from panovlm.models.vision import set_trainable_last_blocks
-
     model.requires_grad_(False)
     for group in train_groups(stage, cfg):
         module = getattr(model, group, None)
