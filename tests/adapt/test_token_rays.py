@@ -90,7 +90,7 @@ def test_token_rays_match_pixels(base: str, mode: str, direction_codec, make_ada
         start += h * w
         token_deg = view.hfov_deg / w
         assert error.max() < 0.5 * token_deg, (view.kind, view.yaw_deg, error.max(), token_deg)
-        # The check discriminates: the same tokens read in column-mirrored order miss by a token or more.
+        # The check discriminates: the same tokens read in column-mirrored order miss the bound.
         mirrored = direction_codec.angle(seen[start - h * w : start], rays[:, ::-1].reshape(-1, 3))
-        assert mirrored.max() > token_deg
+        assert mirrored.max() > 0.5 * token_deg
     assert start == len(seen)
