@@ -135,6 +135,19 @@ class PanoAdapter(nn.Module):
         return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values,
                                   **extra, **kwargs)
 
+    def answer(self, texts: list, images: list | None, generate_kwargs: dict, streamer: Any = None) -> list[str]:
+        """Decoded answers to ``texts`` (user messages or conversations) about ``images``, batched."""
+        if images is None:
+            raise ValueError("blind (no-image) prompts are not supported for model.kind=adapt yet; "
+                             "evaluate the base model on text with its own tooling")
+        convs = [[{"role": "user", "content": t}] if isinstance(t, str) else list(t) for t in texts]
+        batch = self.processor.generation_batch(convs, images)
+        device = next(self.parameters()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        batch["pixel_values"] = batch["pixel_values"].to(next(self.base.parameters()).dtype)
+        out = self.generate(**batch, **generate_kwargs, streamer=streamer)  # (B, T + new)
+        return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
     # -- save / load ----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         """Merged base model + tokenizer + image processor + ``panovlm_adapt.json``."""

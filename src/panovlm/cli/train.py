@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"panovlm train: {err}\n")
         return 2
     except OSError as err:
+        if config.model.kind == "adapt":  # its message names the base model and the offline presets
+            sys.stderr.write(f"panovlm train: {err}\n")
+            return 2
         missing = unavailable_model(names)
         if missing is None:
             raise

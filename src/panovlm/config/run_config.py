@@ -42,6 +42,7 @@ class ModelSettings:
     init; null is the preset's default (tiny: pretrained, test: random).
     """
 
+    kind: Literal["panollava", "adapt"] = "panollava"  # adapt: an off-the-shelf HF VLM (panovlm.adapt.AdaptSettings)
     preset: Literal["tiny", "test"] | None = "tiny"
     vision: str | dict | None = None
     language: str | dict | None = None
@@ -56,7 +57,7 @@ class ModelSettings:
               "null unless model.preset is set (named vision models load their own weights)")
         check(not (self.preset == "test" and self.vision_init == "pretrained"), "model.vision_init",
               self.vision_init, 'null or "random" with the test preset (only the tiny preset has pretrained weights)')
-        if self.preset is None:
+        if self.preset is None and self.kind == "panollava":
             check(self.vision is not None, "model.vision", self.vision, "an HF id, a local dir or a config dict")
             check(self.language is not None, "model.language", self.language, "an HF id, a local dir or a dict")
 
@@ -239,11 +240,16 @@ def _plain(value: Any) -> Any:
 
 
 def _model_settings(data: Mapping[str, Any], prefix: str) -> ModelSettings:
-    own = {"preset", "vision", "language", "tokenizer", "vision_init"}
+    own = {"kind", "preset", "vision", "language", "tokenizer", "vision_init"}
     hints = get_type_hints(ModelSettings)
     kwargs = {k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items() if k in own}
     settings = {k: v for k, v in data.items() if k not in own}
-    check_model_settings(settings, prefix)
+    if kwargs.get("kind") == "adapt":  # the adapter's fields, checked by its own dataclass
+        from panovlm.adapt.config import adapt_settings
+
+        adapt_settings(settings, prefix)
+    else:
+        check_model_settings(settings, prefix)
     return ModelSettings(**kwargs, settings=settings)
 
 

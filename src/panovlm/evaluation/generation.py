@@ -86,6 +86,8 @@ def encode(processor: Any, texts: list[str] | list[list[dict]], images: list[str
 def generate_batch(model: Any, processor: Any, texts: list[str] | list[list[dict]], images: list[str | Path] | None,
                    settings: GenerationSettings, streamer: Any = None) -> list[str]:
     """Cleaned continuations for ``texts`` (user messages or conversations) about ``images`` (``None`` = blind)."""
+    if hasattr(model, "answer"):  # a panovlm.adapt.PanoAdapter builds its base model's own chat input
+        return [clean_text(t) for t in model.answer(texts, images, settings.generate_kwargs(), streamer)]
     inputs = encode(processor, texts, images)
     device = next(model.parameters()).device
     inputs = {k: (v.to(device) if v is not None else None) for k, v in inputs.items()}

@@ -220,6 +220,10 @@ def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir:
     ``best_ckpt``, ``last_ckpt``, ``global_step``, ``seconds`` and the final ``metrics``.
     """
     config = apply_overrides(config, overrides)
+    if config.model.kind == "adapt":  # an off-the-shelf HF VLM: its own stages and wrapper (panovlm.adapt)
+        from panovlm.adapt.train import run_adapt_training
+
+        return run_adapt_training(config, stage, out_dir, resume)
     plan = stage_plan(stage)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
