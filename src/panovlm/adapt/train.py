@@ -139,6 +139,9 @@ def run_adapt_stage(config: Any, settings: AdaptSettings, stage: str, out: Path,
         adapter.check_overlap()  # refuse a plan whose tiles do not overlap, before any step
     if stage == "finetune" or adapter.settings.lora_vision:
         adapter.add_lora()
+    if config.trainer.gradient_checkpointing:
+        adapter.base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        adapter.base.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need grads
     groups = cfg.train if cfg.train is not None else stage_groups(stage, adapter.settings, "vicreg_loss" in weights)
     counts = set_trainable(adapter, groups)
     logger.info("adapt stage %s: %d visual tokens per panorama, loss weights %s, trains %s", stage,
