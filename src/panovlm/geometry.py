@@ -182,6 +182,13 @@ def ray_to_erp(rays: np.ndarray, erp_width: int, erp_height: int) -> np.ndarray:
     return np.stack([u, v], axis=-1)
 
 
+def erp_to_angles(cols: np.ndarray, rows: np.ndarray, erp_width: int, erp_height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous ERP pixel coordinates -> (lon, lat) in degrees; the inverse of :func:`ray_to_erp`."""
+    lon = wrap_yaw(((np.asarray(cols, dtype=np.float64) + 0.5) / erp_width - 0.5) * 360.0)
+    lat = (0.5 - (np.asarray(rows, dtype=np.float64) + 0.5) / erp_height) * 180.0
+    return lon, lat
+
+
 def _rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     """Camera-to-world rotation: pitch about x (positive looks up), then yaw about y (positive right)."""
     y, p = math.radians(yaw_deg), math.radians(pitch_deg)

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("panovlm.cli.export", "convert a Lightning checkpoint / model_final into a folder loadable with trust_remote_code"),
     "push": ("panovlm.cli.push", "check an export folder by reloading it, then upload it to the Hugging Face hub"),
     "visualize": ("panovlm.cli.visualize", "DINO-style PCA pictures of a checkpoint's features and view similarity"),
+    "demo": ("panovlm.cli.demo", "web demo: look around a panorama, ask, see which views the answer attended to"),
 }
 
 
