@@ -30,7 +30,8 @@ from panovlm.data.io import ImageLoadError, load_image
 from panovlm.demo.attention import ViewAttention, attention_overlay, view_attention
 from panovlm.demo.look import view_label
 from panovlm.evaluation.dino import DinoVisualizer
-from panovlm.evaluation.generation import GenerationSettings, load_model
+from panovlm.evaluation.generation import GenerationSettings
+from panovlm.models.loading import load_model
 
 logger = logging.getLogger(__name__)
 
