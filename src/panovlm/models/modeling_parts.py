@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..geometry import ViewPlan
+from ..plans import plan_mismatch
 from .configuration_panollava import PanoLLaVaConfig
 from .modeling_outputs import VisionStageOutput
 from .resamplers import build_resampler, count_tokens
@@ -150,6 +151,14 @@ class PanoLLaVaVisionMixin:
             raise ValueError(f"pixel_values has {num_views} views per panorama but {source} has {len(plan)} "
                              f"({plan.strategy}); pass the processor's view_plan with the batch")
         return plan
+
+    def check_plan(self, view_plan: ViewPlan) -> None:
+        """Raise unless ``view_plan`` looks where ``config.view_plan()`` looks (every view's kind, direction, fov)."""
+        mismatch = plan_mismatch(view_plan, self.config.view_plan())
+        if mismatch is not None:
+            raise ValueError(f"the given view_plan is not the plan of this model's config ({self.config.plan_spec}): "
+                             f"{mismatch}; build the processor with PanoLLaVaProcessor.from_model_config(model.config, "
+                             "tokenizer) or load it from the model's folder")
 
     def encode_views(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, V, 3, S, S)`` -> resampler tokens ``(B, V, S', Dl)``."""
