@@ -90,4 +90,5 @@ def test_generation_prompts_expand_each_row_in_place(processor):
         ids = compact["input_ids"][row].tolist()
         mask = compact["attention_mask"][row].tolist()
         assert out["input_ids"][row].tolist() == [t for i in ids for t in ([i] * num if i == vid else [i])]
-        assert out["attention_mask"][row].tolist() == [m for i, m in zip(ids, mask) for m in ([m] * num if i == vid else [m])]
+        repeated = [k for i, m in zip(ids, mask, strict=True) for k in ([m] * num if i == vid else [m])]
+        assert out["attention_mask"][row].tolist() == repeated

@@ -69,18 +69,13 @@ def checkpoint_name(path: str | Path) -> str:
 
 
 def image_processor_for(config: Any) -> Any:
-    """The ``PanoramaImageProcessor`` of ``config``'s view plan.
+    """The ``PanoramaImageProcessor`` of ``config``'s view plan (the visualiser needs only the views).
 
-    Same fields as ``PanoLLaVaProcessor.from_model_config``, which also needs a tokenizer; the
-    visualiser needs only the views.
+    The one builder ``PanoLLaVaProcessor.from_model_config`` uses too, which also needs a tokenizer.
     """
-    from panovlm.data.image import PanoramaImageProcessor
+    from panovlm.models.processing_panollava import image_processor_for as from_model_config
 
-    return PanoramaImageProcessor(
-        image_size=list(config.image_hw), crop_strategy=config.crop_strategy, fov_deg=config.fov_deg,
-        overlap_ratio=config.overlap_ratio, image_mean=config.image_mean, image_std=config.image_std,
-        anyres_e2p_closed_loop=config.anyres_e2p_closed_loop, anyres_e2p_pitch_range=config.anyres_e2p_pitch_range,
-        global_mode=config.global_mode, cubemap_poles=config.cubemap_poles)
+    return from_model_config(config)
 
 
 def config_from_run_config(path: Path) -> Any:

@@ -187,13 +187,9 @@ def expand_vision_placeholders(
     return new_ids, new_mask, new_labels
 
 
-def expand_compact_prompts(
-    input_ids: torch.Tensor,
-    vision_token_id: int,
-    num_vision_tokens: int,
-    attention_mask: torch.Tensor | None = None,
-    labels: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def expand_compact_prompts(input_ids: torch.Tensor, vision_token_id: int, num_vision_tokens: int,
+                           attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                           ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Expand a batch whose rows hold ONE placeholder each; any other batch is returned as it is.
 
     The front door for compact ids given straight to the model (``build_training_example`` /
