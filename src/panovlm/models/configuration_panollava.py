@@ -7,8 +7,9 @@ when the config is made, not halfway through training. The image-plan fields are
 of a :class:`~panovlm.plans.ViewPlanSpec` (``config.plan_spec``), which validates them;
 ``config.view_plan()`` is that spec's plan.
 
-Import-light on purpose (no torch model code, no lightning/peft) so that a later remote-code export
-can copy it next to the weights.
+Import-light on purpose (nothing is built here, no lightning/peft) so that the remote-code export can
+copy it next to the weights; it imports only the registries whose names it validates (resamplers,
+positional-encoding inits, VICReg modes) and the plan spec.
 """
 
 from __future__ import annotations
