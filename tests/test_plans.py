@@ -81,3 +81,58 @@ def test_bad_arguments_name_the_field(kwargs, message):
     args = {"strategy": "anyres_e2p", **kwargs}
     with pytest.raises(ValueError, match=message):
         build_view_plan(**args)
+
+
+def test_spec_is_the_one_validated_description_of_a_plan():
+    from panovlm.plans import DEFAULT_SPEC, ViewPlanSpec
+
+    spec = ViewPlanSpec("anyres_e2p", 32, 60, 0.25, pitch_range=[-60, 60], global_mode="letterbox")
+    assert spec.image_size == (32, 32) and spec.fov_deg == 60.0 and spec.pitch_range == (-60.0, 60.0)
+    assert spec.build() == build_view_plan("anyres_e2p", (32, 32), 60.0, 0.25, True, (-60.0, 60.0), "letterbox")
+    assert ViewPlanSpec.from_dict(spec.to_dict()) == spec and ViewPlanSpec.from_flat(spec.to_flat()) == spec
+    assert spec.to_flat()["crop_strategy"] == "anyres_e2p" and spec.to_flat()["anyres_e2p_pitch_range"] == [-60.0, 60.0]
+    assert hash(spec) == hash(ViewPlanSpec.from_dict(spec.to_dict()))
+    assert DEFAULT_SPEC.build() == build_view_plan() and len(DEFAULT_SPEC.build()) == 9
+    with pytest.raises(AttributeError):
+        spec.fov_deg = 90.0  # frozen
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"strategy": "nope"}, r"crop_strategy must be one of \['e2p', .*\], got 'nope'"),
+        ({"image_size": (224,)}, r"image_size must be an int >= 2 or two ints \(height, width\) >= 2, got \(224,\)"),
+        ({"fov_deg": 180}, r"fov_deg must be in \(0, 180\), got 180.0"),
+        ({"fov_deg": "wide"}, r"fov_deg must be a number in \(0, 180\), got 'wide'"),
+        ({"overlap_ratio": 1.0}, r"overlap_ratio must be in \[0, 1\), got 1.0"),
+        ({"pitch_range": (30, -30)}, r"anyres_e2p_pitch_range must be \(min, max\) with -90 <= min <= max <= 90"),
+        ({"global_mode": "pad"}, r"global_mode must be one of \['squash', 'letterbox'\], got 'pad'"),
+        ({"strategy": "cubemap", "fov_deg": 80.0}, "cubemap faces need fov_deg >= 90 to cover the sphere, got 80.0"),
+    ],
+)
+def test_spec_errors_name_field_value_and_range(kwargs, message):
+    from panovlm.plans import ViewPlanSpec
+
+    with pytest.raises(ValueError, match=message):
+        ViewPlanSpec(**kwargs)
+
+
+def test_overlap_ratio_range_of_each_owner():
+    """The spec (and the image processor) take [0, 1); the model config alone refuses 0 (its overlap loss)."""
+    from panovlm.data.image import PanoramaImageProcessor
+    from panovlm.models.configuration_panollava import PanoLLaVaConfig
+    from panovlm.plans import ViewPlanSpec
+
+    assert len(ViewPlanSpec("e2p", fov_deg=90.0, overlap_ratio=0.0).build()) == 4
+    assert PanoramaImageProcessor(overlap_ratio=0.0).num_views == 4
+    with pytest.raises(ValueError, match=r"overlap_ratio must be in \(0, 1\), got 0.0"):
+        PanoLLaVaConfig(overlap_ratio=0.0)
+
+
+def test_plan_mismatch_compares_view_directions():
+    from panovlm.plans import plan_mismatch
+
+    plan = build_view_plan("anyres_e2p", (32, 32))
+    assert plan_mismatch(build_view_plan("anyres_e2p", (64, 64)), plan) is None  # sizes are the tower's business
+    assert plan_mismatch(build_view_plan("e2p", (32, 32)), plan) == "8 views (e2p) against 9 (anyres_e2p)"
+    assert "view 1" in plan_mismatch(build_view_plan("anyres_e2p", (32, 32), fov_deg=80.0, overlap_ratio=0.4), plan)

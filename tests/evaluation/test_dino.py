@@ -282,7 +282,7 @@ def test_cli_compare_and_several_images(tiny_dir, pano, tmp_path, caplog):
 
 
 def test_a_query_resampler_has_no_ray_metrics_and_says_why(pano, tmp_path):
-    from panovlm.evaluation.dino_loading import image_processor_for
+    from panovlm.models.processing_panollava import image_processor_for
     from panovlm.models.tiny import tiny_model
 
     model = tiny_model(test=True, resampler_type="qformer", resampler_num_queries=6).eval()
@@ -297,8 +297,8 @@ def test_a_query_resampler_has_no_ray_metrics_and_says_why(pano, tmp_path):
 
 
 def test_cls_tokens_enter_the_pca_fit_only_when_kept(pano):
-    from panovlm.evaluation.dino_loading import image_processor_for
     from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+    from panovlm.models.processing_panollava import image_processor_for
     from panovlm.models.tiny import TEST_SETTINGS, tiny_specs, tiny_tokenizer
 
     _, text = tiny_specs(test=True)

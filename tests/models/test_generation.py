@@ -74,3 +74,16 @@ def test_compact_prompt_is_expanded_like_the_processor(model, processor, inputs)
     a = model.generate(**compact, **GREEDY)
     b = model.generate(**expanded, **GREEDY)
     assert torch.equal(a, b)
+
+
+def test_generate_checks_a_given_view_plan_against_the_config(model, processor, inputs):
+    from panovlm.plans import build_view_plan
+
+    first = {k: v[:1] for k, v in inputs.items()}
+    same = model.generate(**first, view_plan=processor.view_plan, **GREEDY)
+    assert torch.equal(same, model.generate(**first, **GREEDY))
+    other = build_view_plan("anyres_e2p", (64, 64), fov_deg=80.0, overlap_ratio=0.4)  # 9 views, other directions
+    assert len(other) == len(processor.view_plan)
+    with pytest.raises(ValueError, match=r"not the plan of this model's config .*: view 1 is a tile at yaw 0, pitch -5"):
+        model.generate(**first, view_plan=other, **GREEDY)
+

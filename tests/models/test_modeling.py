@@ -85,6 +85,17 @@ def test_boundary_checks(model, tok):
         model(pixel_values=torch.randn(2, 3, 64), input_ids=ids)
 
 
+def test_placeholder_count_must_match_the_features(model, tok):
+    from panovlm.models.fusion import expand_vision_placeholders
+
+    ids, mask, _ = _batch(tok)
+    vid = model.config.vision_token_id
+    ids, mask, _ = expand_vision_placeholders(ids, vid, 9 * 16 - 1, mask)  # one copy short of 9 views x 16 tokens
+    with pytest.raises(ValueError, match=r"needs 144 <\|vision\|> placeholder tokens, one per vision feature "
+                                         r"\(9 views x 16 tokens\).*found \[143, 143\]"):
+        model(pixel_values=torch.randn(2, 9, 3, 64, 64), input_ids=ids, attention_mask=mask)
+
+
 def test_batch_view_plan_wins(model, tok):
     plan = build_view_plan("e2p", (64, 64), 90.0, 0.5)
     ids, mask, _ = _batch(tok)

@@ -71,3 +71,24 @@ def test_image_processor_through_auto_class(processor, tmp_path):
     processor.image_processor.save_pretrained(tmp_path)
     loaded = AutoImageProcessor.from_pretrained(tmp_path)
     assert type(loaded) is PanoramaImageProcessor and loaded.view_plan == processor.view_plan
+
+
+def test_from_model_config_reads_the_config_and_leaves_it_unchanged():
+    config = tiny_config(test=True, crop_strategy="e2p", overlap_ratio=0.25)
+    before = config.to_dict()
+    processor = PanoLLaVaProcessor.from_model_config(config, tiny_processor(test=True).tokenizer)
+    assert config.to_dict() == before and config.vision_tokens_per_view is None
+    assert processor.image_processor.plan_spec == config.plan_spec and processor.vision_tokens_per_view == 16
+
+
+def test_generation_prompts_expand_each_row_in_place(processor):
+    texts, images = ["Describe.", "What is to your right, and what is behind you?"], [_image(), _image(1)]
+    compact = processor(text=texts, images=images, expand_vision=False)
+    out = processor(text=texts, images=images)
+    vid, num = processor.vision_token_id, processor.num_vision_tokens
+    for row in range(2):  # each left-padded compact row, its one placeholder repeated N times
+        ids = compact["input_ids"][row].tolist()
+        mask = compact["attention_mask"][row].tolist()
+        assert out["input_ids"][row].tolist() == [t for i in ids for t in ([i] * num if i == vid else [i])]
+        repeated = [k for i, m in zip(ids, mask, strict=True) for k in ([m] * num if i == vid else [m])]
+        assert out["attention_mask"][row].tolist() == repeated

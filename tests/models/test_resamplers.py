@@ -159,3 +159,27 @@ def test_mamba_kernel_parity() -> None:
         torch_out = mixer(h)
         torch.testing.assert_close(kernel_out, torch_out, atol=1e-4, rtol=1e-3)
         torch.testing.assert_close(reference(h), torch_out, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize(("name", "grid", "options"), [
+    ("mlp", (4, 4), {}), ("mlp", (6, 4), {"pool": 2}), ("mlp", (8, 8), {"pool": 4, "pool_mode": "max"}),
+    ("qformer", (4, 4), {"num_queries": 5, "num_heads": 4}), ("qformer", (3, 5), {"num_heads": 4}),
+    ("perceiver", (4, 4), {"num_latents": 6, "num_heads": 4}), ("bimamba", (3, 5), {"hidden_dim": 16, "d_state": 4}),
+])
+def test_token_count_without_building_equals_the_built_resampler(name: str, grid: tuple, options: dict) -> None:
+    from panovlm.models.resamplers import count_tokens
+
+    built = build_resampler(name, 24, 40, grid, **options)
+    assert count_tokens(name, grid, **options) == RESAMPLERS[name].count_tokens(grid, **options) == built.num_tokens
+
+
+def test_token_count_applies_the_constructor_rules() -> None:
+    from panovlm.models.resamplers import count_tokens
+
+    with pytest.raises(ValueError, match=r"pool must divide the token grid \(6, 4\), got 4; valid: \[1, 2\]"):
+        count_tokens("mlp", (6, 4), pool=4)
+    with pytest.raises(ValueError, match=r"\['num_queries'\].*'mlp'"):
+        count_tokens("mlp", GRID, num_queries=4)
+    with pytest.raises(ValueError, match="num_latents must be an int >= 1"):
+        count_tokens("perceiver", GRID, num_latents=0)
+    assert count_tokens("bi_mamba", (2, 3)) == 6

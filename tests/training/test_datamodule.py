@@ -126,3 +126,32 @@ def test_text_length_is_the_stage_override_else_the_model_config(panoshapes_dir,
     vision = PanoramaDataModule(_config(panoshapes_dir), "vision", test_processor, "<|vision|>", None)
     vision.setup("fit")
     assert not vision.train_set.with_text  # the row reads no text
+
+
+def test_batches_reach_the_model_expanded_with_the_same_lm_inputs(panoshapes_dir, test_processor):
+    """The data module expands the collated batch (processor.expand_vision); the LM sees what the model's own
+    expansion of the compact batch gives: the same embeddings, mask, positions, labels and loss, bit for bit."""
+    import torch
+
+    from panovlm.models.tiny import tiny_model
+
+    data = PanoramaDataModule(_config(panoshapes_dir), "resampler", test_processor, "<|vision|>", None)
+    data.setup("fit")
+    compact = next(iter(data.val_dataloader()))
+    expanded = data.on_before_batch_transfer(compact, 0)
+    n, vid = test_processor.num_vision_tokens, test_processor.vision_token_id
+    assert expanded["input_ids"].shape[1] == compact["input_ids"].shape[1] + n - 1
+    assert bool(((expanded["input_ids"] == vid).sum(dim=1) == n).all())
+    assert bool((expanded["labels"][expanded["input_ids"] == vid] == -100).all())
+    model = tiny_model(test=True).eval()
+    seen = []
+    names = ("inputs_embeds", "attention_mask", "position_ids", "labels")
+    hook = model.language_model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append({k: kwargs[k] for k in names}), with_kwargs=True)
+    keys = ("pixel_values", "input_ids", "attention_mask", "labels", "view_plan")
+    with torch.no_grad():
+        losses = [model(**{k: batch[k] for k in keys}, stage="resampler").loss for batch in (compact, expanded)]
+    hook.remove()
+    assert torch.equal(losses[0], losses[1])
+    assert all(torch.equal(seen[0][k], seen[1][k]) for k in names)
+    assert data.on_before_batch_transfer({"pixel_values": None, "skipped": 3}, 0) == {"pixel_values": None, "skipped": 3}

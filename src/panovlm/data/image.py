@@ -1,6 +1,6 @@
 """``PanoramaImageProcessor``: one ERP panorama -> normalised views ``(V, 3, S_h, S_w)``.
 
-The constructor and call are those of seed 000; the class is also a transformers
+The constructor and call are those of the seed API; the class is also a transformers
 ``BaseImageProcessor``, so it saves and loads with ``save_pretrained`` / ``from_pretrained`` /
 ``AutoImageProcessor`` and ``preprocess(images, return_tensors="pt")`` returns
 ``BatchFeature({"pixel_values": (B, V, 3, S_h, S_w)})``.
@@ -36,7 +36,7 @@ from transformers.image_processing_utils import BaseImageProcessor
 from panovlm.data.io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from panovlm.data.projection import Projector
 from panovlm.geometry import ViewPlan
-from panovlm.plans import GLOBAL_MODES, STRATEGIES, build_view_plan
+from panovlm.plans import DEFAULT_SPEC, ViewPlanSpec, check_image_size
 
 logger = logging.getLogger(__name__)
 
@@ -73,20 +73,20 @@ class PanoramaImageProcessor(BaseImageProcessor):
 
     def __init__(
         self,
-        image_size: int | Sequence[int] = (224, 224),
-        crop_strategy: str = "e2p",
-        fov_deg: float = 90.0,
-        overlap_ratio: float = 0.5,
+        image_size: int | Sequence[int] = DEFAULT_SPEC.image_size,
+        crop_strategy: str = "e2p",  # the seed processor's default (the model config's is "anyres_e2p")
+        fov_deg: float = DEFAULT_SPEC.fov_deg,
+        overlap_ratio: float = DEFAULT_SPEC.overlap_ratio,
         normalize: bool = True,
         image_mean: Sequence[float] = SIGLIP_MEAN,
         image_std: Sequence[float] = SIGLIP_STD,
         anyres_e2p_base_size: int = 336,
         anyres_e2p_tile_size: int = 672,
         anyres_e2p_vit_size: int | None = None,
-        anyres_e2p_closed_loop: bool = True,
-        anyres_e2p_pitch_range: Sequence[float] = (-45.0, 45.0),
-        global_mode: str = "squash",
-        cubemap_poles: bool = False,
+        anyres_e2p_closed_loop: bool = DEFAULT_SPEC.closed_loop,
+        anyres_e2p_pitch_range: Sequence[float] = DEFAULT_SPEC.pitch_range,
+        global_mode: str = DEFAULT_SPEC.global_mode,
+        cubemap_poles: bool = DEFAULT_SPEC.cubemap_poles,
         antialias: bool = True,
         supersample: int = 1,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -95,35 +95,37 @@ class PanoramaImageProcessor(BaseImageProcessor):
     ) -> None:
         kwargs.pop("image_processor_type", None)
         super().__init__(**kwargs)
-        self.image_size = _pair("image_size", image_size)
-        self.crop_strategy = _choice("crop_strategy", crop_strategy, STRATEGIES)
-        self.fov_deg = _in_range("fov_deg", fov_deg, 0.0, 180.0, "(0, 180)", open_low=True, open_high=True)
-        self.overlap_ratio = _in_range("overlap_ratio", overlap_ratio, 0.0, 1.0, "[0, 1)", open_high=True)
+        self.image_size = list(check_image_size(image_size))
+        self.anyres_e2p_vit_size = (None if anyres_e2p_vit_size is None
+                                    else _positive_int("anyres_e2p_vit_size", anyres_e2p_vit_size, minimum=2))
+        size = self.image_size
+        if crop_strategy == "anyres_e2p" and self.anyres_e2p_vit_size is not None:
+            size = [self.anyres_e2p_vit_size, self.anyres_e2p_vit_size]
+        # The flat arguments are the seed's front door; the spec validates them (one rule per setting).
+        spec = ViewPlanSpec(crop_strategy, size, fov_deg, overlap_ratio, anyres_e2p_closed_loop,
+                            anyres_e2p_pitch_range, global_mode, cubemap_poles)
+        self._plan_spec = spec
+        self.crop_strategy, self.fov_deg, self.overlap_ratio = spec.strategy, spec.fov_deg, spec.overlap_ratio
+        self.anyres_e2p_closed_loop, self.anyres_e2p_pitch_range = spec.closed_loop, list(spec.pitch_range)
+        self.global_mode, self.cubemap_poles = spec.global_mode, spec.cubemap_poles
         self.normalize = bool(normalize)
         self.image_mean = _triple("image_mean", image_mean)
         self.image_std = _triple("image_std", image_std, positive=True)
         self.anyres_e2p_base_size = _positive_int("anyres_e2p_base_size", anyres_e2p_base_size)
         self.anyres_e2p_tile_size = _positive_int("anyres_e2p_tile_size", anyres_e2p_tile_size)
-        self.anyres_e2p_vit_size = (None if anyres_e2p_vit_size is None
-                                    else _positive_int("anyres_e2p_vit_size", anyres_e2p_vit_size, minimum=2))
-        self.anyres_e2p_closed_loop = bool(anyres_e2p_closed_loop)
-        self.anyres_e2p_pitch_range = _pitch_range(anyres_e2p_pitch_range)
-        self.global_mode = _choice("global_mode", global_mode, GLOBAL_MODES)
-        self.cubemap_poles = bool(cubemap_poles)
         self.antialias = bool(antialias)
         self.supersample = _positive_int("supersample", supersample)
         self.max_pixels = None if max_pixels is None else _positive_int("max_pixels", max_pixels)
         self.strict_aspect = bool(strict_aspect)
         self._build()
 
+    @classmethod
+    def from_spec(cls, spec: ViewPlanSpec, **kwargs: Any) -> PanoramaImageProcessor:
+        """The processor of ``spec``'s plan; ``kwargs`` are the other settings (normalisation, antialias...)."""
+        return cls(**spec.to_flat(), **kwargs)
+
     def _build(self) -> None:
-        size = tuple(self.image_size)
-        if self.crop_strategy == "anyres_e2p" and self.anyres_e2p_vit_size is not None:
-            size = (self.anyres_e2p_vit_size, self.anyres_e2p_vit_size)
-        self._view_plan = build_view_plan(
-            self.crop_strategy, size, self.fov_deg, self.overlap_ratio,
-            closed_loop=self.anyres_e2p_closed_loop, pitch_range=tuple(self.anyres_e2p_pitch_range),
-            global_mode=self.global_mode, cubemap_poles=self.cubemap_poles)
+        self._view_plan = self._plan_spec.build()
         self._projector = Projector(self._view_plan, antialias=self.antialias, supersample=self.supersample)
         mean = np.asarray(self.image_mean, dtype=np.float32)
         std = np.asarray(self.image_std, dtype=np.float32) if self.normalize else np.ones(3, np.float32)
@@ -131,6 +133,11 @@ class PanoramaImageProcessor(BaseImageProcessor):
         # (x / 255 - mean) / std == x * scale + offset: two in-place passes over the views.
         self._scale = torch.from_numpy(1.0 / (255.0 * std)).view(1, 3, 1, 1)
         self._offset = torch.from_numpy(-mean / std).view(1, 3, 1, 1)
+
+    @property
+    def plan_spec(self) -> ViewPlanSpec:
+        """The validated spec of the views (for ``anyres_e2p`` its size is ``anyres_e2p_vit_size`` when set)."""
+        return self._plan_spec
 
     @property
     def view_plan(self) -> ViewPlan:
@@ -204,28 +211,6 @@ class PanoramaImageProcessor(BaseImageProcessor):
         return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in CONFIG_KEYS)})"
 
 
-def _pair(name: str, value: int | Sequence[int]) -> list[int]:
-    pair = [value, value] if isinstance(value, int) else list(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 2 for v in pair):
-        raise ValueError(f"{name} must be an int >= 2 or two ints (height, width) >= 2, got {value!r}")
-    return [int(v) for v in pair]
-
-
-def _choice(name: str, value: str, valid: Sequence[str]) -> str:
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {list(valid)}, got {value!r}")
-    return value
-
-
-def _in_range(name: str, value: float, lo: float, hi: float, text: str,
-              open_low: bool = False, open_high: bool = False) -> float:
-    value = float(value)
-    ok = (value > lo if open_low else value >= lo) and (value < hi if open_high else value <= hi)
-    if not ok:
-        raise ValueError(f"{name} must be in {text}, got {value}")
-    return value
-
-
 def _triple(name: str, value: Sequence[float], positive: bool = False) -> list[float]:
     values = [float(v) for v in (value if isinstance(value, (list, tuple, np.ndarray)) else [value] * 3)]
     if len(values) != 3 or (positive and min(values) <= 0):
@@ -237,10 +222,3 @@ def _positive_int(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _pitch_range(value: Sequence[float]) -> list[float]:
-    pair = [float(v) for v in value]
-    if len(pair) != 2 or not -90.0 <= pair[0] <= pair[1] <= 90.0:
-        raise ValueError(f"anyres_e2p_pitch_range must be (min, max) with -90 <= min <= max <= 90, got {value!r}")
-    return pair

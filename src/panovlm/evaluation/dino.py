@@ -31,11 +31,12 @@ from torch import Tensor
 
 from panovlm.data.io import ImageSource, load_image
 from panovlm.evaluation import dino_render as render
-from panovlm.evaluation.dino_loading import CheckpointError, LoadedModel, image_processor_for, load_for_visualization
+from panovlm.evaluation.dino_loading import CheckpointError, LoadedModel, load_for_visualization
 from panovlm.evaluation.dino_report import LEVEL_TITLES, LEVELS, write_outputs
 from panovlm.evaluation.pca import BG_REMOVAL, DEFAULT_BG_THRESHOLD, PCABasis, fit_shared_bases
 from panovlm.evaluation.similarity import LpipsStatus, PairScores, lpips_status, neighbour_pairs, pair_similarity
 from panovlm.geometry import ViewPlan
+from panovlm.models.processing_panollava import image_processor_for
 
 logger = logging.getLogger(__name__)
 

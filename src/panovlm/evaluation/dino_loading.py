@@ -27,13 +27,13 @@ import torch
 from transformers import AutoTokenizer
 
 from panovlm.config.run_config import load_run_config
-from panovlm.data.image import PanoramaImageProcessor
 from panovlm.hub.check import FolderError, read_model_config
 from panovlm.hub.convert import load_config, locate
 from panovlm.hub.state import read_lightning_state
 from panovlm.models.components import config_from_components
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+from panovlm.models.processing_panollava import image_processor_for
 from panovlm.models.tiny import tiny_config
 
 logger = logging.getLogger(__name__)
@@ -78,18 +78,6 @@ def checkpoint_name(path: str | Path) -> str:
         parts = [path.stem if path.is_file() else path.name]
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", "_".join(parts)).strip("_") or "model"
 
-
-def image_processor_for(config: Any) -> Any:
-    """The ``PanoramaImageProcessor`` of ``config``'s view plan.
-
-    Same fields as ``PanoLLaVaProcessor.from_model_config``, which also needs a tokenizer; the
-    visualiser needs only the views.
-    """
-    return PanoramaImageProcessor(
-        image_size=list(config.image_hw), crop_strategy=config.crop_strategy, fov_deg=config.fov_deg,
-        overlap_ratio=config.overlap_ratio, image_mean=config.image_mean, image_std=config.image_std,
-        anyres_e2p_closed_loop=config.anyres_e2p_closed_loop, anyres_e2p_pitch_range=config.anyres_e2p_pitch_range,
-        global_mode=config.global_mode, cubemap_poles=config.cubemap_poles)
 
 
 def config_from_run_config(path: Path) -> Any:

@@ -3,11 +3,13 @@
 One config holds everything the network needs: the vision sub-config (any HF vision model), the text
 sub-config (any causal LM), the resampler, projector, positional-encoding, overlap-loss, image-plan,
 LoRA and prompt settings. It is validated where it is built (``__post_init__``), so a bad value fails
-when the config is made, not halfway through training. ``config.view_plan()`` is the one place the
-image settings become a :class:`~panovlm.geometry.ViewPlan`.
+when the config is made, not halfway through training. The image-plan fields are the flat, saved form
+of a :class:`~panovlm.plans.ViewPlanSpec` (``config.plan_spec``), which validates them;
+``config.view_plan()`` is that spec's plan.
 
-Import-light on purpose (no torch model code, no lightning/peft) so that a later remote-code export
-can copy it next to the weights.
+Import-light on purpose (nothing is built here, no lightning/peft) so that the remote-code export can
+copy it next to the weights; it imports only the registries whose names it validates (resamplers,
+positional-encoding inits, VICReg modes) and the plan spec.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from typing import Any
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..plans import GLOBAL_MODES, STRATEGIES, build_view_plan
+from ..geometry import ViewPlan
+from ..losses.terms import VICREG_MODES
+from ..plans import DEFAULT_SPEC, ViewPlanSpec
 from .positional import PE_INITS
+from .resamplers import ALIASES as RESAMPLER_ALIASES
+from .resamplers import RESAMPLERS
 
-RESAMPLER_TYPES: tuple[str, ...] = ("mlp", "qformer", "perceiver", "bimamba")
-# Names the origin's configs used for the same resamplers.
-RESAMPLER_ALIASES: dict[str, str] = {"bidirectional_mamba": "bimamba", "bi_mamba": "bimamba"}
+RESAMPLER_TYPES: tuple[str, ...] = tuple(RESAMPLERS)
 OVERLAP_MODES: tuple[str, ...] = ("ray", "strip")
 PAIRING_STRATEGIES: tuple[str, ...] = ("adjacent", "distance_based", "all_pairs")
-VICREG_MODES: tuple[str, ...] = ("pairwise", "batchwise")
 DEFAULT_SYSTEM_PROMPT = "You are a helpful AI assistant specialized in analyzing panoramic images."
 
 # Which config fields feed which resampler constructor argument (None = use the resampler's default).
@@ -98,15 +101,15 @@ class PanoLLaVaConfig(PreTrainedConfig):
     overlap_mode: str = "ray"
     pairing_strategy: str = "adjacent"
     vicreg_include_global: bool = False
-    # image plan (the processor reads the same fields)
-    crop_strategy: str = "anyres_e2p"
+    # image plan: the flat keys of ``plan_spec`` (image_size None: the vision config's)
+    crop_strategy: str = DEFAULT_SPEC.strategy
     image_size: int | list | None = None
-    fov_deg: float = 90.0
-    overlap_ratio: float = 0.5
-    anyres_e2p_closed_loop: bool = True
-    anyres_e2p_pitch_range: list = field(default_factory=lambda: [-45.0, 45.0])
-    global_mode: str = "squash"
-    cubemap_poles: bool = False
+    fov_deg: float = DEFAULT_SPEC.fov_deg
+    overlap_ratio: float = DEFAULT_SPEC.overlap_ratio
+    anyres_e2p_closed_loop: bool = DEFAULT_SPEC.closed_loop
+    anyres_e2p_pitch_range: list = field(default_factory=lambda: list(DEFAULT_SPEC.pitch_range))
+    global_mode: str = DEFAULT_SPEC.global_mode
+    cubemap_poles: bool = DEFAULT_SPEC.cubemap_poles
     image_mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     image_std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     # text / fusion
@@ -138,9 +141,9 @@ class PanoLLaVaConfig(PreTrainedConfig):
                              f"overlap_ratio={self.overlap_ratio}) gives {len(self.view_plan())} views; the view count "
                              "follows from the view plan: set crop_strategy / fov_deg / overlap_ratio, not num_views")
 
-    # ------------------------------------------------------------------ seed 003's config keys
+    # ------------------------------------------------------------------ the seed API's config keys
     def _take_seed_keys(self, kwargs: dict[str, Any]) -> int | None:
-        """Honour or refuse the keys of seed 003's JSON that are not fields; returns ``num_views`` to check.
+        """Honour or refuse the keys of the seed API's JSON that are not fields; returns ``num_views`` to check.
 
         transformers would keep an unknown key as a silent attribute; each of these means something to a
         seed user, so it is applied (``num_latent_tokens`` -> ``resampler_num_queries``, ``model_name`` ->
@@ -175,16 +178,15 @@ class PanoLLaVaConfig(PreTrainedConfig):
         """Raise ``ValueError`` naming the field, the value and the valid range; warn on useless settings."""
         self.resampler_type = RESAMPLER_ALIASES.get(self.resampler_type, self.resampler_type)
         _one_of("resampler_type", self.resampler_type, RESAMPLER_TYPES)
-        _one_of("crop_strategy", self.crop_strategy, STRATEGIES)
+        # Stricter than the plan spec's [0, 1): this config also drives the overlap loss of the vision stage,
+        # which needs overlapping tiles, and the seed API documents this message (tests/models/test_config.py).
+        if not isinstance(self.overlap_ratio, (int, float)) or not 0.0 < float(self.overlap_ratio) < 1.0:
+            raise ValueError(f"overlap_ratio must be in (0, 1), got {self.overlap_ratio}. Typical range: [0.3, 0.7]")
+        plan = self.plan_spec.build()  # validates every image-plan field (crop_strategy, fov_deg, ...)
         _one_of("overlap_mode", self.overlap_mode, OVERLAP_MODES)
         _one_of("pairing_strategy", self.pairing_strategy, PAIRING_STRATEGIES)
         _one_of("vicreg_mode", self.vicreg_mode, VICREG_MODES)
-        _one_of("global_mode", self.global_mode, GLOBAL_MODES)
         _one_of("pe_init", self.pe_init, PE_INITS)
-        if not isinstance(self.overlap_ratio, (int, float)) or not 0.0 < float(self.overlap_ratio) < 1.0:
-            raise ValueError(f"overlap_ratio must be in (0, 1), got {self.overlap_ratio}. Typical range: [0.3, 0.7]")
-        if not 0.0 < float(self.fov_deg) < 180.0:
-            raise ValueError(f"fov_deg must be in (0, 180), got {self.fov_deg}")
         for name in ("latent_dimension", "vicreg_projector_dim", "vicreg_projector_depth", "vicreg_pair_chunk",
                      "max_text_length", "lora_r", "lora_alpha", "pe_num_frequencies"):
             value = getattr(self, name)
@@ -198,7 +200,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if float(self.vicreg_loss_weight) == 0.0:
             warnings.warn("vicreg_loss_weight is 0.0: vision stage training will have no effect", stacklevel=3)
-        num_views = len(self.view_plan())
+        num_views = len(plan)
         if num_views < 2:
             warnings.warn(f"VICReg requires at least 2 views; crop_strategy={self.crop_strategy!r} gives {num_views}",
                           stacklevel=3)
@@ -212,18 +214,14 @@ class PanoLLaVaConfig(PreTrainedConfig):
             return int(size[0]), int(size[1])
         return int(size), int(size)
 
-    def view_plan(self):
-        """The ViewPlan of the image settings (the single source: ``panovlm.plans.build_view_plan``)."""
-        return build_view_plan(
-            strategy=self.crop_strategy,
-            image_size=self.image_hw,
-            fov_deg=float(self.fov_deg),
-            overlap_ratio=float(self.overlap_ratio),
-            closed_loop=bool(self.anyres_e2p_closed_loop),
-            pitch_range=tuple(float(p) for p in self.anyres_e2p_pitch_range),
-            global_mode=self.global_mode,
-            cubemap_poles=bool(self.cubemap_poles),
-        )
+    @property
+    def plan_spec(self) -> ViewPlanSpec:
+        """The validated :class:`~panovlm.plans.ViewPlanSpec` of the image-plan fields (a new one per call)."""
+        return ViewPlanSpec.from_flat(self)
+
+    def view_plan(self) -> ViewPlan:
+        """The ViewPlan of the image settings: ``plan_spec.build()``."""
+        return self.plan_spec.build()
 
     def resampler_options(self) -> dict[str, Any]:
         """Constructor options of the chosen resampler: the typed fields that are set, then ``resampler_config``."""

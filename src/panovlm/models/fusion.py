@@ -1,10 +1,13 @@
 """Language fusion: chat template, the ``<|vision|>`` placeholder, label masking, placeholder expansion.
 
 Where the vision tokens go (the same rule in training and generation):
-the text holds ONE ``<|vision|>`` token at the start of the first user turn. Right before the LM runs,
-that one token becomes ``N = V * S'`` copies of itself (``expand_vision_placeholders``) and the model
-writes the projected vision tokens over the copies. The processor expands generation prompts up
-front, so ``generate`` sees the real sequence length and its KV cache and attention mask line up.
+the text holds ONE ``<|vision|>`` token at the start of the first user turn. Before the LM runs, that
+one token becomes ``N = V * S'`` copies of itself (``expand_vision_placeholders``, the one expansion)
+and the model writes the projected vision tokens over the copies, after checking that there is one
+copy per feature (``check_vision_placeholders``). The processor expands generation prompts and the
+training data module expands batches up front, so ``generate`` sees the real sequence length and its
+KV cache and attention mask line up; compact ids given straight to the model are expanded there by
+``expand_compact_prompts``.
 
 Truncation policy (``build_training_example``): ``max_length`` counts text tokens, the placeholder as
 one. Overlong conversations are cut from the END; the placeholder sits in the first user turn and is
@@ -183,6 +186,31 @@ def expand_vision_placeholders(
     if labels is not None:
         new_labels = grow(labels).masked_fill(new_ids == vision_token_id, IGNORE_INDEX)
     return new_ids, new_mask, new_labels
+
+
+def expand_compact_prompts(input_ids: torch.Tensor, vision_token_id: int, num_vision_tokens: int,
+                           attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                           ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Expand a batch whose rows hold ONE placeholder each; any other batch is returned as it is.
+
+    The front door for compact ids given straight to the model (``build_training_example`` /
+    ``build_generation_prompt`` output); the processor and the training data module expand up front,
+    and the model then checks the count (``check_vision_placeholders``).
+    """
+    if num_vision_tokens > 1 and bool(((input_ids == vision_token_id).sum(dim=1) == 1).all()):
+        return expand_vision_placeholders(input_ids, vision_token_id, num_vision_tokens, attention_mask, labels)
+    return input_ids, attention_mask, labels
+
+
+def check_vision_placeholders(input_ids: torch.Tensor, vision_token_id: int, num_views: int, tokens_per_view: int,
+                              vision_token: str = DEFAULT_VISION_TOKEN) -> None:
+    """Every row must hold exactly ``num_views * tokens_per_view`` placeholders: one per vision feature."""
+    expected = num_views * tokens_per_view
+    counts = (input_ids == vision_token_id).sum(dim=1)  # (B,)
+    if not bool((counts == expected).all()):
+        raise ValueError(f"every sample with an image needs {expected} {vision_token} placeholder tokens, one per vision "
+                         f"feature ({num_views} views x {tokens_per_view} tokens), or one placeholder to expand; "
+                         f"found {counts.tolist()}")
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_value: int, padding_side: str = "left") -> torch.Tensor:

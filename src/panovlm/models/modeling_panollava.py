@@ -3,9 +3,10 @@
 Module groups (the training stage table trains them by name): ``vision_tower``, ``resampler``,
 ``vicreg_projector``, ``projector``, ``language_model``.
 
-Shapes: ``pixel_values`` (B, V, 3, S, S) or (B, 3, S, S); ``input_ids`` (B, T) holding per sample one
-``<|vision|>`` placeholder (expanded here to N = V * S' copies) or already N copies (the processor's
-generation prompts); the N projected vision tokens (B, N, Dlm) are written over the copies.
+Shapes: ``pixel_values`` (B, V, 3, S, S) or (B, 3, S, S); ``input_ids`` (B, T) holding per sample
+N = V * S' ``<|vision|>`` copies (the processor's prompts, the training batches) or one placeholder
+(expanded here by ``fusion.expand_compact_prompts``); the number of copies is checked against the
+number of features, and the N projected vision tokens (B, N, Dlm) are written over the copies.
 Generation is transformers' ``GenerationMixin`` (KV cache, left padding, greedy/sampling/beam); it
 drops ``pixel_values`` after the prefill step by itself.
 """
@@ -24,7 +25,7 @@ from ..geometry import ViewPlan
 from ..stages import STAGE_NAMES, get_stage
 from .attention import select_attn_implementation
 from .configuration_panollava import PanoLLaVaConfig
-from .fusion import expand_vision_placeholders
+from .fusion import check_vision_placeholders, expand_compact_prompts
 from .lm_loss import labelled_token_loss, supports_labelled_loss
 from .modeling_outputs import TrainingStageOutput, VisionStageOutput
 from .modeling_parts import (
@@ -181,7 +182,7 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
 
     def _embed(self, pixel_values: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                labels: torch.Tensor | None, view_plan: ViewPlan | None, prefill: bool) -> tuple:
-        """Expand the placeholders if needed and write the vision tokens over them."""
+        """Expand compact placeholders, check one per feature, and write the vision tokens over them."""
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
         if pixel_values is None:
@@ -195,14 +196,9 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
                              f"{input_ids.shape[0]} rows")
         plan = self.resolve_plan(view_plan, pixel_values.shape[1])
         vid, num = self.vision_token_id, self.num_vision_tokens(pixel_values.shape[1])
-        counts = (input_ids == vid).sum(dim=1)
-        if num > 1 and bool((counts == 1).all()):
-            input_ids, attention_mask, labels = expand_vision_placeholders(input_ids, vid, num, attention_mask, labels)
-            counts = (input_ids == vid).sum(dim=1)
-        if not bool((counts == num).all()):
-            raise ValueError(f"every sample with an image needs one {self.config.vision_token} placeholder (or {num} "
-                             f"expanded copies: {pixel_values.shape[1]} views x {self.config.vision_tokens_per_view} "
-                             f"tokens); found {counts.tolist()}")
+        input_ids, attention_mask, labels = expand_compact_prompts(input_ids, vid, num, attention_mask, labels)
+        check_vision_placeholders(input_ids, vid, pixel_values.shape[1], int(self.config.vision_tokens_per_view),
+                                  self.config.vision_token)
         tokens = self.encode_views(pixel_values)  # (B, V, S', Dl)
         vision = self.projector(tokens, plan, self.resampler.output_grid)  # (B, N, Dlm)
         embeds = self.get_input_embeddings()(input_ids)  # (B, T, Dlm)
@@ -217,12 +213,14 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         """transformers' ``generate``; compact prompts (one placeholder per row) are expanded first.
 
         The returned sequences then start with the expanded prompt (the processor's prompts already are).
+        A ``view_plan`` given with the inputs (the processor's) must look where the config's plan looks:
+        the model was trained on that plan's directions.
         """
+        if kwargs.get("view_plan") is not None:
+            self.check_plan(kwargs["view_plan"])
         if pixel_values is not None and input_ids is not None and input_ids.ndim == 2:
             num = self.num_vision_tokens(as_views(pixel_values).shape[1])
-            if num > 1 and bool(((input_ids == self.vision_token_id).sum(dim=1) == 1).all()):
-                input_ids, attention_mask, _ = expand_vision_placeholders(
-                    input_ids, self.vision_token_id, num, attention_mask)
+            input_ids, attention_mask, _ = expand_compact_prompts(input_ids, self.vision_token_id, num, attention_mask)
         return super().generate(input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
                                 **kwargs)
 

@@ -17,22 +17,21 @@ import torch
 from torch import nn
 
 from ..geometry import ViewPlan
+from ..plans import plan_mismatch
 from .configuration_panollava import PanoLLaVaConfig
 from .modeling_outputs import VisionStageOutput
+from .resamplers import build_resampler, count_tokens
+from .vision import VisionBackbone, patch_grid
 
 logger = logging.getLogger(__name__)
 
 
 def build_vision_tower(config: PanoLLaVaConfig) -> nn.Module:
     """``VisionBackbone`` around a randomly initialised HF vision model of ``config.vision_config``."""
-    from .vision import VisionBackbone
-
     return VisionBackbone(VisionBackbone.build_vision_model(config.vision_config), image_size=config.image_hw)
 
 
 def build_resampler_for(config: PanoLLaVaConfig, vision_tower: nn.Module) -> nn.Module:
-    from .resamplers import build_resampler
-
     return build_resampler(config.resampler_type, vision_tower.hidden_size, config.latent_dimension,
                            vision_tower.grid_hw, **config.resampler_options())
 
@@ -45,17 +44,20 @@ def build_vicreg_projector(config: PanoLLaVaConfig) -> nn.Module:
 
 
 def infer_tokens_per_view(config: PanoLLaVaConfig) -> int:
-    """S' of ``config`` without building the vision model (builds the resampler alone)."""
-    from .resamplers import build_resampler
-    from .vision import patch_grid, vision_hidden_size
+    """S' of ``config`` by arithmetic: the backbone's patch grid, then the resampler's ``count_tokens``.
 
-    vision = config.vision_config
-    # The backbone's own rules, so the count cannot disagree with the built model's grid.
-    grid = patch_grid(vision, tuple(config.image_hw))
-    hidden = vision_hidden_size(vision)
-    resampler = build_resampler(config.resampler_type, hidden, config.latent_dimension, grid,
-                                **config.resampler_options())
-    return int(resampler.num_tokens)
+    Nothing is built; the backbone's own grid rule is used, so the count cannot disagree with a built
+    model's (``PanoLLaVaForConditionalGeneration`` records the built one in ``vision_tokens_per_view``).
+    """
+    grid = patch_grid(config.vision_config, tuple(config.image_hw))
+    return count_tokens(config.resampler_type, grid, **config.resampler_options())
+
+
+def tokens_per_view(config: PanoLLaVaConfig) -> int:
+    """S' of ``config``: its recorded ``vision_tokens_per_view``, else counted (the config is not changed)."""
+    if config.vision_tokens_per_view is not None:
+        return int(config.vision_tokens_per_view)
+    return infer_tokens_per_view(config)
 
 
 class PanoLLaVaProjector(nn.Module):
@@ -115,6 +117,14 @@ class PanoLLaVaVisionMixin:
             raise ValueError(f"pixel_values has {num_views} views per panorama but {source} has {len(plan)} "
                              f"({plan.strategy}); pass the processor's view_plan with the batch")
         return plan
+
+    def check_plan(self, view_plan: ViewPlan) -> None:
+        """Raise unless ``view_plan`` looks where ``config.view_plan()`` looks (every view's kind, direction, fov)."""
+        mismatch = plan_mismatch(view_plan, self.config.view_plan())
+        if mismatch is not None:
+            raise ValueError(f"the given view_plan is not the plan of this model's config ({self.config.plan_spec}): "
+                             f"{mismatch}; build the processor with PanoLLaVaProcessor.from_model_config(model.config, "
+                             "tokenizer) or load it from the model's folder")
 
     def encode_views(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, V, 3, S, S)`` -> resampler tokens ``(B, V, S', Dl)``."""

@@ -4,7 +4,8 @@
 start of the (first) user turn, expanded to N = V * S' copies (``vision_tokens_per_view`` S'), left
 padded, with ``pixel_values`` (B, V, 3, S, S). The expanded ids are the real LM sequence, so
 ``generate`` output can be sliced at ``input_ids.shape[1]``. ``training_example`` builds the
-training form (one placeholder; the model expands it) with the same fusion code.
+training form (one placeholder) with the same fusion code; ``expand_vision`` expands a padded batch
+of it (what the training data module does before a batch reaches the model).
 """
 
 from __future__ import annotations
@@ -18,10 +19,21 @@ import torch
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .fusion import DEFAULT_VISION_TOKEN, build_generation_prompt, build_training_example, pad_batch
+from ..data.image import PanoramaImageProcessor
+from .fusion import (
+    DEFAULT_VISION_TOKEN,
+    build_generation_prompt,
+    build_training_example,
+    ensure_chat_template,
+    expand_vision_placeholders,
+    pad_batch,
+)
+from .modeling_parts import tokens_per_view
 
 # False when this file runs as exported remote code (a flat module that transformers loaded from a model folder).
 IN_PACKAGE = __name__.startswith("panovlm.")
+# ``training_example``'s default system prompt: the processor's own.
+OWN_PROMPT = object()
 
 
 class PanoLLaVaProcessor(ProcessorMixin):
@@ -43,8 +55,6 @@ class PanoLLaVaProcessor(ProcessorMixin):
         self.system_prompt = system_prompt
         self.max_length = int(max_length)
         if chat_template is None and tokenizer is not None:
-            from .fusion import ensure_chat_template
-
             ensure_chat_template(tokenizer)
         super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
         if tokenizer is not None and chat_template is not None:
@@ -52,21 +62,9 @@ class PanoLLaVaProcessor(ProcessorMixin):
 
     @classmethod
     def from_model_config(cls, config: Any, tokenizer: Any) -> PanoLLaVaProcessor:
-        """A processor whose image settings, placeholder and token count are those of ``config``."""
-        from ..data.image import PanoramaImageProcessor
-
-        if config.vision_tokens_per_view is None:
-            from .modeling_parts import infer_tokens_per_view
-
-            config.vision_tokens_per_view = infer_tokens_per_view(config)
-        image_processor = PanoramaImageProcessor(
-            image_size=list(config.image_hw), crop_strategy=config.crop_strategy, fov_deg=config.fov_deg,
-            overlap_ratio=config.overlap_ratio, image_mean=config.image_mean, image_std=config.image_std,
-            anyres_e2p_closed_loop=config.anyres_e2p_closed_loop,
-            anyres_e2p_pitch_range=config.anyres_e2p_pitch_range, global_mode=config.global_mode,
-            cubemap_poles=config.cubemap_poles)
-        return cls(image_processor=image_processor, tokenizer=tokenizer, vision_token=config.vision_token,
-                   vision_tokens_per_view=config.vision_tokens_per_view, system_prompt=config.system_prompt,
+        """A processor whose view plan, placeholder and token count are those of ``config`` (left unchanged)."""
+        return cls(image_processor=image_processor_for(config), tokenizer=tokenizer, vision_token=config.vision_token,
+                   vision_tokens_per_view=tokens_per_view(config), system_prompt=config.system_prompt,
                    max_length=config.max_text_length)
 
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> Any:
@@ -125,15 +123,21 @@ class PanoLLaVaProcessor(ProcessorMixin):
             raise ValueError("pass text, images or both")
         prompts = [build_generation_prompt(self.tokenizer, t, self.vision_token, add_vision=images is not None,
                                            system_prompt=self.system_prompt) for t in texts]
-        if images is not None and expand_vision:
-            vid, num = self.vision_token_id, self.num_vision_tokens
-            prompts = [[tok for i in p for tok in ([i] * num if i == vid else [i])] for p in prompts]
         if not padding and len({len(p) for p in prompts}) > 1:
             raise ValueError("prompts of different lengths need padding=True")
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        data["input_ids"] = pad_batch(prompts, pad_id, "left")
-        data["attention_mask"] = pad_batch([[1] * len(p) for p in prompts], 0, "left")
+        input_ids = pad_batch(prompts, pad_id, "left")  # (B, T)
+        attention_mask = pad_batch([[1] * len(p) for p in prompts], 0, "left")  # (B, T)
+        if images is not None and expand_vision:  # every row grows by N - 1, so the left padding stays aligned
+            input_ids, attention_mask, _ = self.expand_vision(input_ids, attention_mask)  # (B, T + N - 1)
+        data["input_ids"], data["attention_mask"] = input_ids, attention_mask
         return BatchFeature(data)
+
+    def expand_vision(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """One placeholder per row -> N = V * S' copies (labels there -100): ``fusion.expand_vision_placeholders``."""
+        return expand_vision_placeholders(input_ids, self.vision_token_id, self.num_vision_tokens, attention_mask,
+                                          labels)
 
     def apply_chat_template(self, conversation: Sequence[Any], chat_template: str | None = None, tokenize: bool = False,
                             return_dict: bool = False, add_generation_prompt: bool = True,
@@ -172,10 +176,15 @@ class PanoLLaVaProcessor(ProcessorMixin):
         return inputs if return_dict else inputs["input_ids"]
 
     def training_example(self, messages: Sequence[dict], max_length: int | None = None, add_vision: bool = True,
-                         sample_id: str | None = None) -> dict[str, list[int]]:
-        """``{"input_ids", "labels"}`` of one conversation (one placeholder; see ``fusion``)."""
+                         sample_id: str | None = None, system_prompt: str | None | object = OWN_PROMPT,
+                         ) -> dict[str, list[int]]:
+        """``{"input_ids", "labels"}`` of one conversation (one placeholder; see ``fusion``).
+
+        ``system_prompt``: the processor's own unless given (``None``: no system message).
+        """
+        prompt = self.system_prompt if system_prompt is OWN_PROMPT else system_prompt
         return build_training_example(self.tokenizer, messages, max_length or self.max_length, self.vision_token,
-                                      system_prompt=self.system_prompt, add_vision=add_vision, sample_id=sample_id)
+                                      system_prompt=prompt, add_vision=add_vision, sample_id=sample_id)
 
     def decode_generated(self, sequences: torch.Tensor, prompt_length: int) -> list[str]:
         """Text of the new tokens of ``generate`` output (prompt cut at ``prompt_length``), stripped."""
@@ -184,6 +193,11 @@ class PanoLLaVaProcessor(ProcessorMixin):
     @property
     def model_input_names(self) -> list[str]:
         return ["pixel_values", "input_ids", "attention_mask"]
+
+
+def image_processor_for(config: Any) -> PanoramaImageProcessor:
+    """The ``PanoramaImageProcessor`` of a ``PanoLLaVaConfig``: its ``plan_spec`` and normalisation."""
+    return PanoramaImageProcessor.from_spec(config.plan_spec, image_mean=config.image_mean, image_std=config.image_std)
 
 
 def _split_messages(conversation: Sequence[dict]) -> tuple[list[dict], Any]:
@@ -224,4 +238,4 @@ def _as_batch(text: str | Sequence[Any] | None) -> list[Any] | None:
     return items
 
 
-__all__ = ["PanoLLaVaProcessor"]
+__all__ = ["PanoLLaVaProcessor", "image_processor_for"]

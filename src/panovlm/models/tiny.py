@@ -32,7 +32,6 @@ from transformers import AutoTokenizer
 from .components import config_from_components
 from .configuration_panollava import PanoLLaVaConfig
 from .modeling_panollava import PanoLLaVaForConditionalGeneration
-from .modeling_parts import infer_tokens_per_view
 from .processing_panollava import PanoLLaVaProcessor
 
 TOKENIZER_DIR = "assets/tokenizer"
@@ -119,9 +118,9 @@ def tiny_specs(test: bool = False) -> tuple[dict, dict]:
 def tiny_config(test: bool = False, **overrides: Any) -> PanoLLaVaConfig:
     """The preset's ``PanoLLaVaConfig``; ``overrides`` are config fields (e.g. ``resampler_type="qformer"``)."""
     vision, text, settings = _parts(test)
-    config = config_from_components(dict(vision), dict(text), tiny_tokenizer(), **{**settings, **overrides})
-    config.vision_tokens_per_view = infer_tokens_per_view(config)
-    return config
+    # vision_tokens_per_view stays unset, as in any config made from parts: the model records it when built,
+    # and the processor counts it (modeling_parts.tokens_per_view).
+    return config_from_components(dict(vision), dict(text), tiny_tokenizer(), **{**settings, **overrides})
 
 
 def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None = None, **overrides: Any) -> Any:

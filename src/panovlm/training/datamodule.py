@@ -2,7 +2,10 @@
 
 The processor runs in the data-loader workers: ``__getitem__`` loads one panorama, renders its views
 with the ``PanoramaImageProcessor`` (V, 3, S, S) and tokenises the conversation with
-``build_training_example``. Shapes: B samples, V views, S view size, T text tokens.
+``processor.training_example`` (one ``<|vision|>`` placeholder). The collated batch keeps that compact
+form; before the batch moves to the device the data module expands it with ``processor.expand_vision``
+(N = V * S' copies), so the model gets the LM sequence itself and only checks it. Shapes: B samples,
+V views, S view size, T text tokens.
 
 In the vision stage samples carry views only (its loss reads no text). Bad samples are never replaced: a bad CSV row is reported by ``read_samples``; a bad image or an
 empty label is either an error naming the file and row (``data.strict``) or a skipped sample,
@@ -25,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from panovlm.config.run_config import RunConfig
 from panovlm.data.augment import TextTurner, rotate_erp
+from panovlm.data.conversations import shuffle_turns
 from panovlm.data.io import load_image
 from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 from panovlm.stages import get_stage
@@ -43,6 +47,9 @@ class PanoramaDataset(Dataset):
     def __init__(self, samples: Sequence[Any], processor: Any, max_length: int, vision_token: str,
                  system_prompt: str | None, strict: bool = False, with_text: bool = True,
                  turn_seed: int | None = None, turner: TextTurner | None = None) -> None:
+        if vision_token != processor.vision_token:
+            raise ValueError(f"vision_token {vision_token!r} is not the processor's {processor.vision_token!r}; the "
+                             "training examples are built by the processor")
         self.samples = list(samples)
         self.turner = turner  # set: random quarter-turn yaw rotation at every access (training only)
         self._unturnable: set[str] = set()
@@ -58,9 +65,6 @@ class PanoramaDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict | None:
-        from panovlm.data.conversations import shuffle_turns
-        from panovlm.models.fusion import build_training_example
-
         rng = None if self.turn_seed is None else random.Random(self.turn_seed * 1_000_003 + index)
         sample = shuffle_turns(self.samples[index], rng)
         sample, quarter_turns = self._turn(sample)
@@ -68,9 +72,8 @@ class PanoramaDataset(Dataset):
             pixel_values = self._views(sample.image_path, quarter_turns)  # (V, 3, S, S)
             if not self.with_text:
                 return {"pixel_values": torch.as_tensor(pixel_values)}
-            example = build_training_example(self.processor.tokenizer, sample.messages, self.max_length,
-                                             vision_token=self.vision_token, system_prompt=self.system_prompt,
-                                             sample_id=sample.sample_id)
+            example = self.processor.training_example(sample.messages, self.max_length, sample_id=sample.sample_id,
+                                                      system_prompt=self.system_prompt)
         except ValueError as err:  # ImageLoadError is a ValueError; so is an empty-label sample
             where = f"sample {sample.sample_id} (image {sample.image_path})"
             if self.strict:
@@ -207,6 +210,13 @@ class PanoramaDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             worker_init_fn=_worker_init if workers > 0 else None,
         )
+
+    def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        # One placeholder per row -> the V * S' copies the model writes the vision tokens over (labels -100 there).
+        if batch.get("input_ids") is None:
+            return batch
+        ids, mask, labels = self.processor.expand_vision(batch["input_ids"], batch["attention_mask"], batch["labels"])
+        return {**batch, "input_ids": ids, "attention_mask": mask, "labels": labels}
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         # Only tensors move; the ViewPlan (a frozen dataclass) and the tile metas stay as they are.

@@ -8,6 +8,8 @@ resamplers (``qformer``, ``perceiver``) emit learned queries with no position on
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -21,6 +23,15 @@ def check_positive(name: str, value: object, minimum: int = 1) -> None:
 def check_dropout(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {value!r}")
+
+
+def check_grid(grid_hw: object) -> tuple[int, int]:
+    """``(gh, gw)`` of an input token grid of positive ints."""
+    if len(tuple(grid_hw)) != 2:  # type: ignore[arg-type]
+        raise ValueError(f"grid_hw must be an (h, w) pair, got {grid_hw!r}")
+    check_positive("grid_hw[0]", grid_hw[0])  # type: ignore[index]
+    check_positive("grid_hw[1]", grid_hw[1])  # type: ignore[index]
+    return int(grid_hw[0]), int(grid_hw[1])  # type: ignore[index]
 
 
 def check_heads(width: int, num_heads: int, what: str = "in_dim") -> None:
@@ -37,7 +48,7 @@ class Resampler(nn.Module):
         in_dim / out_dim: token widths in and out.
         grid_hw: the input token grid (gh, gw).
         output_grid: the output token grid, or None for query resamplers.
-        num_tokens: tokens out per image, ``S'``.
+        num_tokens: tokens out per image, ``S'`` (``count_tokens`` says it without building one).
     """
 
     output_grid: tuple[int, int] | None
@@ -46,13 +57,31 @@ class Resampler(nn.Module):
         super().__init__()
         check_positive("in_dim", in_dim)
         check_positive("out_dim", out_dim)
-        if len(tuple(grid_hw)) != 2:
-            raise ValueError(f"grid_hw must be an (h, w) pair, got {grid_hw!r}")
-        check_positive("grid_hw[0]", grid_hw[0])
-        check_positive("grid_hw[1]", grid_hw[1])
         self.in_dim, self.out_dim = in_dim, out_dim
-        self.grid_hw: tuple[int, int] = (int(grid_hw[0]), int(grid_hw[1]))
+        self.grid_hw: tuple[int, int] = check_grid(grid_hw)
         self.output_grid = self.grid_hw
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, object]:
+        """The keyword options of the constructor with their defaults."""
+        params = inspect.signature(cls.__init__).parameters
+        return {p.name: p.default for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    @classmethod
+    def count_tokens(cls, grid_hw: tuple[int, int], **options: object) -> int:
+        """``S'``, the tokens out per image for input grid ``grid_hw`` and ``options``, without building.
+
+        The same rules as the constructor (e.g. ``pool`` must divide the grid); widths do not matter.
+        """
+        valid = cls.option_defaults()
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} for {cls.__name__}; valid: {sorted(valid)}")
+        return cls._count_tokens(check_grid(grid_hw), {**valid, **options})
+
+    @classmethod
+    def _count_tokens(cls, grid_hw: tuple[int, int], options: dict[str, object]) -> int:
+        raise NotImplementedError
 
     @property
     def num_tokens(self) -> int:

@@ -158,6 +158,10 @@ class BiMambaResampler(Resampler):
     def num_tokens(self) -> int:
         return self.grid_hw[0] * self.grid_hw[1]
 
+    @classmethod
+    def _count_tokens(cls, grid_hw: tuple[int, int], options: dict[str, object]) -> int:
+        return grid_hw[0] * grid_hw[1]  # token-preserving
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         h = self.proj_in(x)  # (N, S, hidden)

@@ -20,6 +20,16 @@ from panovlm.models.resamplers.base import Resampler, check_dropout, check_posit
 POOL_MODES = {"avg": F.avg_pool2d, "max": F.max_pool2d}
 
 
+def pooled_grid(grid_hw: tuple[int, int], pool: object) -> tuple[int, int]:
+    """The token grid after ``pool`` x ``pool`` pooling; ``pool`` must divide both sides."""
+    check_positive("pool", pool)
+    gh, gw = grid_hw
+    if gh % pool or gw % pool:  # type: ignore[operator]
+        valid = [p for p in range(1, min(gh, gw) + 1) if gh % p == 0 and gw % p == 0]
+        raise ValueError(f"pool must divide the token grid {tuple(grid_hw)}, got {pool}; valid: {valid}")
+    return gh // pool, gw // pool  # type: ignore[operator]
+
+
 class MLPResampler(Resampler):
     """``pool`` x ``pool`` average or max pooling, then (depth-1) x [Linear, LayerNorm, GELU, Dropout] + Linear.
 
@@ -38,16 +48,12 @@ class MLPResampler(Resampler):
         hidden_dim = max(in_dim, out_dim) if hidden_dim is None else hidden_dim
         check_positive("hidden_dim", hidden_dim)
         check_positive("depth", depth)
-        check_positive("pool", pool)
+        output_grid = pooled_grid(self.grid_hw, pool)
         check_dropout(dropout)
-        gh, gw = self.grid_hw
-        if gh % pool or gw % pool:
-            valid = [p for p in range(1, min(gh, gw) + 1) if gh % p == 0 and gw % p == 0]
-            raise ValueError(f"pool must divide the token grid {self.grid_hw}, got {pool}; valid: {valid}")
         if pool_mode not in POOL_MODES:
             raise ValueError(f"pool_mode must be one of {list(POOL_MODES)}, got {pool_mode!r}")
         self.pool, self.pool_mode = pool, pool_mode
-        self.output_grid = (gh // pool, gw // pool)
+        self.output_grid = output_grid
         layers: list[nn.Module] = []
         width = in_dim
         for _ in range(depth - 1):
@@ -60,6 +66,11 @@ class MLPResampler(Resampler):
     @property
     def num_tokens(self) -> int:
         return self.output_grid[0] * self.output_grid[1]
+
+    @classmethod
+    def _count_tokens(cls, grid_hw: tuple[int, int], options: dict[str, object]) -> int:
+        gh, gw = pooled_grid(grid_hw, options["pool"])
+        return gh * gw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

@@ -72,6 +72,11 @@ class PerceiverResampler(Resampler):
     def num_tokens(self) -> int:
         return self.num_latents
 
+    @classmethod
+    def _count_tokens(cls, grid_hw: tuple[int, int], options: dict[str, object]) -> int:
+        check_positive("num_latents", options["num_latents"])
+        return int(options["num_latents"])  # type: ignore[call-overload]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         latents = self.latents.unsqueeze(0).expand(x.shape[0], -1, -1)  # (N, L, Din)

@@ -43,6 +43,11 @@ class QFormerResampler(Resampler):
     def num_tokens(self) -> int:
         return self.num_queries
 
+    @classmethod
+    def _count_tokens(cls, grid_hw: tuple[int, int], options: dict[str, object]) -> int:
+        check_positive("num_queries", options["num_queries"])
+        return int(options["num_queries"])  # type: ignore[call-overload]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         queries = self.queries.expand(x.shape[0], -1, -1)  # (N, Q, Din)
