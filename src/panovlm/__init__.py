@@ -1,6 +1,6 @@
 """PanoVLM: panoramic (360-degree, equirectangular) vision-language models.
 
-``import panovlm`` registers the PanoLLaVa classes with the transformers Auto classes (``AutoConfig``,
+``import panovlm`` registers the PanoLLaVA classes with the transformers Auto classes (``AutoConfig``,
 ``AutoModel``, ``AutoModelForImageTextToText``, ``AutoProcessor``, ``AutoImageProcessor``), so a saved
 folder loads with ``from_pretrained`` and no ``trust_remote_code``. That costs transformers' import
 time once; every other subpackage is imported where it is used.

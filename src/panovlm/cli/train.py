@@ -15,7 +15,9 @@ import logging
 import sys
 
 from panovlm.cli.common import cli_path, hub_offline, model_unavailable_message, unavailable_model
+from panovlm.config.run_config import flag_overrides, load_run_config
 from panovlm.stages import STAGE_NAMES, get_stage
+from panovlm.training.runner import run_training, stage_plan
 
 logger = logging.getLogger(__name__)
 STAGE_CHOICES = (*STAGE_NAMES, "all")
@@ -42,9 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from panovlm.config.run_config import flag_overrides, load_run_config
-    from panovlm.training.runner import stage_plan
-
     plan = stage_plan(args.stage)
     flags = flag_overrides(plan, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            data_dir=args.data_dir, num_workers=args.num_workers)
@@ -52,8 +51,6 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(config.to_yaml())
         return 0
-    from panovlm.training.runner import run_training
-
     names = () if config.model.preset is not None else (config.model.vision, config.model.language,
                                                          config.model.tokenizer)
     missing = unavailable_model(names) if hub_offline() else None

@@ -1,6 +1,6 @@
 """``panovlm visualize --checkpoint CKPT --image IMG``: DINO-style PCA pictures and the view-similarity report.
 
-Seed 001's ``visualize_trained_model.py`` (``scripts/`` holds the same command under that name):
+The seed scripts' ``visualize_trained_model.py`` (``scripts/`` holds the same command under that name):
 
     panovlm visualize --checkpoint runs/tiny/vision/checkpoints/last.ckpt --image pano.jpg
     panovlm visualize --checkpoint quickstart/model --image a.jpg b.jpg --compare runs/tiny/vision/model_final

@@ -1,5 +1,8 @@
 """The seed API, at the edge of the package: it imports the core, the core never imports it.
 
+The seed API is the interface of the project's founding documents (kept, with their examples, in
+``tests/data/seeds`` and exercised by ``tests/test_seed_documents.py``); "the seed" in docstrings means it.
+
 * :class:`PanoramaVLM` (:mod:`.model`): the seed name of ``PanoLLaVaForConditionalGeneration``, with
   the seed's ``generate`` and ``tile_metas_batch``.
 * :class:`ModelConfig` (:mod:`.config`): the flat config over ``PanoLLaVaConfig``.

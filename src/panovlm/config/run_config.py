@@ -23,6 +23,9 @@ import yaml
 
 from panovlm.config.stage_config import StageSet
 from panovlm.config.typed import ConfigError, check, coerce, from_dict
+from panovlm.data.augment import is_phrase_cycle
+from panovlm.data.synth_render import BACKGROUND_LEVELS
+from panovlm.models.configuration_panollava import PanoLLaVaConfig
 from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
 
 STRATEGIES: tuple[str, ...] = (
@@ -92,8 +95,6 @@ class DataSettings:
     def __post_init__(self) -> None:
         check(self.rotation in ("off", "quarter_turns"), "data.rotation", self.rotation, '"off" or "quarter_turns"')
         if self.rotation_phrases:
-            from panovlm.data.augment import is_phrase_cycle
-
             for cycle in self.rotation_phrases:
                 check(is_phrase_cycle(cycle), "data.rotation_phrases", list(cycle),
                       "lists of 4 non-empty phrases: front, right, behind, left")
@@ -168,8 +169,6 @@ class QuickstartSettings:
     stages: tuple[str, ...] = STAGE_NAMES  # the stages the quickstart trains (the ablation drops "vision")
 
     def __post_init__(self) -> None:
-        from panovlm.data.synth_render import BACKGROUND_LEVELS
-
         check(in_stage_order(self.stages), "quickstart.stages", list(self.stages),
               f"distinct stages from {list(STAGE_NAMES)} in that order")
         check(self.backgrounds in BACKGROUND_LEVELS, "quickstart.backgrounds", self.backgrounds,
@@ -257,8 +256,6 @@ def check_model_settings(settings: Mapping[str, Any], prefix: str = "model") -> 
     """Reject keys that ``PanoLLaVaConfig`` does not define, listing the valid ones."""
     if not settings:
         return
-    from panovlm.models.configuration_panollava import PanoLLaVaConfig
-
     valid = sorted(k for k in PanoLLaVaConfig.__annotations__ if k not in ("vision_config", "text_config"))
     for key, value in settings.items():
         if key not in valid:

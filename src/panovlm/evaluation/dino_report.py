@@ -1,6 +1,6 @@
 """Files of the visualiser: the PCA pictures, ``similarity_analysis_{name}.txt`` and ``similarity_{name}.json``.
 
-The text report is laid out as seed 001's example: per level a banner, then per metric one line per
+The text report is laid out as the seed API's visualiser example: per level a banner, then per metric one line per
 neighbouring pair of views and the mean +- std over the pairs (population std).
 """
 

@@ -7,7 +7,7 @@ One basis is fitted on the tokens of all views together (DINO's practice), so a 
 same feature direction in every view. ``fit_shared_bases`` fits one set of directions for several
 models (``--compare``): each model's tokens are first centred on that model's own mean, so the
 components describe how tokens differ within a model (not the offset between two models, which
-would otherwise take the first component and paint each model in one flat colour). Background removal (``bg_removal``), as seed 001 lists it:
+would otherwise take the first component and paint each model in one flat colour). Background removal (``bg_removal``):
 
 * ``threshold`` (default): DINOv2's foreground mask. The first principal component separates
   background from objects in DINO features; its scores are min-max scaled to [0, 1] with the sign

@@ -1,4 +1,4 @@
-"""View-similarity metrics of the visualiser (seed 001): how alike the features of neighbouring views are.
+"""View-similarity metrics of the visualiser: how alike the features of neighbouring views are.
 
 Shapes: one view's tokens ``(N, D)``; a panorama's features ``(V, h, w, D)`` on a token grid laid out
 as its :class:`~panovlm.geometry.ViewPlan`; PCA-RGB images ``(H, W, 3)`` float in [0, 1].

@@ -1,4 +1,4 @@
-"""Lightning checkpoint or saved stage model -> a self-contained export folder (seed 003's ``convert_to_hf``).
+"""Lightning checkpoint or saved stage model -> a self-contained export folder (the seed API's ``convert_to_hf``).
 
 Sources: a run's Lightning checkpoint (``RUN/<stage>/checkpoints/last.ckpt`` / ``best-*.ckpt``, read with
 ``torch.load(weights_only=True)``: nothing is unpickled) or a saved model folder (``RUN/<stage>/model_final``).

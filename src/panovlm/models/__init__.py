@@ -1,7 +1,7 @@
 """PanoLLaVA models, registered with the transformers Auto classes on import.
 
 After ``import panovlm.models``: ``AutoConfig`` / ``AutoModel`` / ``AutoModelForImageTextToText`` /
-``AutoProcessor`` / ``AutoImageProcessor`` ``.from_pretrained(dir)`` return the PanoLLaVa classes, and
+``AutoProcessor`` / ``AutoImageProcessor`` ``.from_pretrained(dir)`` return the PanoLLaVA classes, and
 ``register_for_auto_class`` marks them so ``save_pretrained`` records an ``auto_map`` for a later
 remote-code export.
 """
@@ -16,6 +16,7 @@ from transformers import (
     AutoProcessor,
 )
 
+from ..data.image import PanoramaImageProcessor
 from .configuration_panollava import PanoLLaVaConfig
 from .modeling_heads import PanoLLaVaForFeatureExtraction, PanoLLaVaForVICReg
 from .modeling_outputs import GenerationOutput, PanoLLaVaFeatureOutput, TrainingStageOutput, VisionStageOutput
@@ -24,8 +25,6 @@ from .processing_panollava import PanoLLaVaProcessor
 
 
 def _register() -> None:
-    from ..data.image import PanoramaImageProcessor
-
     AutoConfig.register(PanoLLaVaConfig.model_type, PanoLLaVaConfig, exist_ok=True)
     AutoModel.register(PanoLLaVaConfig, PanoLLaVaForConditionalGeneration, exist_ok=True)
     AutoModelForImageTextToText.register(PanoLLaVaConfig, PanoLLaVaForConditionalGeneration, exist_ok=True)

@@ -24,6 +24,7 @@ from transformers.configuration_utils import SubConfigSpec
 from ..geometry import ViewPlan
 from ..losses.terms import VICREG_MODES
 from ..plans import DEFAULT_SPEC, ViewPlanSpec
+from .component_spec import config_from_spec
 from .positional import PE_INITS
 from .resamplers import ALIASES as RESAMPLER_ALIASES
 from .resamplers import RESAMPLERS
@@ -242,9 +243,6 @@ class PanoLLaVaConfig(PreTrainedConfig):
 
 def _named_sub_config(name: str, spec: dict, vision: bool) -> PreTrainedConfig:
     """The config of the model ``spec["model_name"]`` names; the other keys of ``spec`` must agree with it."""
-    # components imports this module; imported here, where a seed-style name is actually used.
-    from .component_spec import config_from_spec
-
     fields = dict(spec)
     model_name = fields.pop("model_name")
     config = config_from_spec(str(model_name), vision=vision)  # offline: an OSError saying what to use instead

@@ -1,4 +1,4 @@
-"""Heads without the language model, built from the same module classes (seed 003).
+"""Heads without the language model, built from the same module classes.
 
 * ``PanoLLaVaForVICReg``: stage-1 training alone (``vision_tower``, ``resampler``, ``vicreg_projector``).
 * ``PanoLLaVaForFeatureExtraction``: ``vision_tower`` + ``resampler`` -> pooled ``(B, Dl)`` embedding.

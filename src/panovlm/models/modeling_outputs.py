@@ -1,4 +1,4 @@
-"""Typed outputs of the PanoLLaVA models (seed 002 names; transformers ``ModelOutput`` dataclasses).
+"""Typed outputs of the PanoLLaVA models (the seed API's names; transformers ``ModelOutput`` dataclasses).
 
 ``ModelOutput`` supports both ``out.loss`` and ``out["loss"]``, so the seed's dict-style access works.
 """

@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 from ..geometry import ViewPlan
 from ..stages import STAGE_NAMES, get_stage
 from .attention import select_attn_implementation
+from .components import build_from_components
 from .configuration_panollava import PanoLLaVaConfig
 from .fusion import check_vision_placeholders, expand_compact_prompts
 from .lm_loss import labelled_token_loss, supports_labelled_loss
@@ -233,8 +234,6 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         ``settings`` are ``PanoLLaVaConfig`` fields (resampler, losses, image plan ...). With a ``tokenizer`` the
         ``<|vision|>`` token is registered, the LM vocabulary resized if needed, and pad/eos ids set.
         """
-        from .components import build_from_components
-
         return build_from_components(cls, vision, language, tokenizer, **settings)
 
 

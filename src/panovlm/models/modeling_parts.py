@@ -17,9 +17,13 @@ import torch
 from torch import nn
 
 from ..geometry import ViewPlan
+from ..losses.matching import check_overlap
+from ..losses.overlap import overlap_loss
+from ..losses.projector import VICRegProjector
 from ..plans import plan_mismatch
 from .configuration_panollava import PanoLLaVaConfig
 from .modeling_outputs import VisionStageOutput
+from .positional import RayPositionalEncoding
 from .resamplers import build_resampler, count_tokens
 from .vision import VisionBackbone, patch_grid
 
@@ -37,8 +41,6 @@ def build_resampler_for(config: PanoLLaVaConfig, vision_tower: nn.Module) -> nn.
 
 
 def build_vicreg_projector(config: PanoLLaVaConfig) -> nn.Module:
-    from ..losses.projector import VICRegProjector
-
     return VICRegProjector(config.latent_dimension, config.vicreg_projector_dim,
                            hidden_dim=config.vicreg_projector_hidden_dim, depth=config.vicreg_projector_depth)
 
@@ -72,8 +74,6 @@ class PanoLLaVaProjector(nn.Module):
         super().__init__()
         self.positional = None
         if use_positional_encoding:
-            from .positional import RayPositionalEncoding
-
             self.positional = RayPositionalEncoding(latent_dim, num_frequencies=num_frequencies, init=pe_init)
         # Resampler tokens can be an order of magnitude longer than the encoding; a LayerNorm puts the
         # content on a fixed scale so the direction is not a few per cent of every token.
@@ -139,8 +139,6 @@ class PanoLLaVaVisionMixin:
 
         ``pairing_strategy`` (any of ``panovlm.pairs.PAIRING_STRATEGIES``) overrides ``config.pairing_strategy``.
         """
-        from ..losses.matching import check_overlap
-
         pixel_values = as_views(pixel_values)
         plan = self.resolve_plan(view_plan, pixel_values.shape[1])
         grid = self.resampler.output_grid
@@ -162,8 +160,6 @@ class PanoLLaVaVisionMixin:
     def _compute_vicreg_overlap_loss(self, features: torch.Tensor, plan: ViewPlan,
                                      pairing_strategy: str | None = None) -> dict:
         """VICReg terms of projected features ``(B, V, h, w, Dp)`` laid out as ``plan`` (see ``overlap_loss``)."""
-        from ..losses.overlap import overlap_loss
-
         cfg = self.config
         return overlap_loss(features, plan, mode=cfg.overlap_mode, pairing_strategy=pairing_strategy or cfg.pairing_strategy,
                             include_global=cfg.vicreg_include_global, vicreg_mode=cfg.vicreg_mode,

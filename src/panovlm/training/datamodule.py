@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from panovlm.config.run_config import RunConfig
 from panovlm.data.augment import TextTurner, rotate_erp
-from panovlm.data.conversations import shuffle_turns
+from panovlm.data.conversations import conversations_per_image, shuffle_turns
+from panovlm.data.datasets import read_samples
 from panovlm.data.io import load_image
 from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 from panovlm.stages import get_stage
@@ -171,9 +172,6 @@ class PanoramaDataModule(L.LightningDataModule):
         return path
 
     def _dataset(self, name: str, limit: int | None, turn_seed: int | None, train: bool = False) -> PanoramaDataset:
-        from panovlm.data.conversations import conversations_per_image
-        from panovlm.data.datasets import read_samples
-
         samples, report = read_samples(self._path(name), strict=self.config.data.strict)
         needs_text = get_stage(self.stage).needs_text
         if not needs_text:  # views only: one sample per panorama, not one per question

@@ -1,7 +1,7 @@
 """``--resume CKPT``: start a stage from a Lightning checkpoint's weights, or continue that stage exactly.
 
 Which stage wrote a checkpoint is read from where it lies: ``<run>/<stage>/checkpoints/*.ckpt`` (this
-project's layout) or ``<anything>_<stage>/checkpoints/*.ckpt`` (seed 004's ``runs/vlm_<stage>/``). A
+project's layout) or ``<anything>_<stage>/checkpoints/*.ckpt`` (the seed scripts' ``runs/vlm_<stage>/``). A
 checkpoint of the stage being trained continues exactly where it stopped (weights, optimizer, scheduler,
 loop and data position: Lightning's ``ckpt_path``). Any other checkpoint only gives the weights: the stage
 starts at step 0 with a fresh optimizer, as it would from the previous stage's ``model_final``.
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from panovlm.config.stage_config import STAGE_NAMES
+from panovlm.hub.state import fill_tied_keys, match_state, read_lightning_state
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def check_checkpoint_file(path: Path) -> Path:
 
 def load_checkpoint_weights(model: torch.nn.Module, path: Path) -> None:
     """Load the model tensors of Lightning checkpoint ``path`` into ``model``; every key must fit."""
-    from panovlm.hub.state import fill_tied_keys, match_state, read_lightning_state
-
     state, extra = read_lightning_state(path)
     fill_tied_keys(model, state)
     match_state(state, model.state_dict(), path, f"the run config's {type(model).__name__}")
