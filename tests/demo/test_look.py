@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from panovlm.data.image import PanoramaImageProcessor
-from panovlm.demo.look import Look, direction_name, look_from_click, render_look, view_label
+from panovlm.demo.look import Look, look_from_click, render_look, view_label
+from panovlm.directions import direction_name
 from panovlm.geometry import angles_to_ray, ray_to_erp
 
 

@@ -30,7 +30,7 @@ from panovlm.compat.config import ModelConfig
 from panovlm.geometry import ViewPlan
 from panovlm.models.components import load_component_weights
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
-from panovlm.models.fusion import DEFAULT_PROMPT, build_generation_prompt, expand_vision_placeholders, pad_batch
+from panovlm.models.fusion import DEFAULT_PROMPT, build_generation_prompt, expand_compact_prompts, pad_batch
 from panovlm.models.modeling_outputs import GenerationOutput, TrainingStageOutput, VisionStageOutput
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration, Stage
 from panovlm.models.modeling_parts import as_views
@@ -149,10 +149,8 @@ class PanoramaVLM(PanoLLaVaForConditionalGeneration):
             input_ids = pad_batch([prompt] * views.shape[0], int(self.config.text_config.pad_token_id or 0))
             attention_mask = torch.ones_like(input_ids)
         input_ids = input_ids.to(views.device)
-        num = self.num_vision_tokens(views.shape[1])
-        if num > 1 and bool(((input_ids == self.vision_token_id).sum(dim=1) == 1).all()):
-            input_ids, attention_mask, _ = expand_vision_placeholders(input_ids, self.vision_token_id, num,
-                                                                      attention_mask)
+        input_ids, attention_mask, _ = expand_compact_prompts(input_ids, self.vision_token_id,
+                                                              self.vision_span(views.shape[1]), attention_mask)
         clamped = max(0.1, min(float(temperature), 1.0))
         if clamped != float(temperature):
             warnings.warn(f"temperature {temperature} is outside [0.1, 1.0]; clamped to {clamped}", stacklevel=2)

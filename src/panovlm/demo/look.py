@@ -16,12 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from panovlm.data.projection import Projector
+from panovlm.directions import direction_name
 from panovlm.geometry import View, ViewPlan, erp_to_angles, wrap_yaw
-
-# Horizon directions by yaw: PanoShapes' four words and the diagonals between them (45-degree sectors).
-_COMPASS: tuple[tuple[float, str], ...] = (
-    (0.0, "front"), (45.0, "front-right"), (90.0, "right"), (135.0, "behind-right"), (-180.0, "behind"),
-    (-135.0, "behind-left"), (-90.0, "left"), (-45.0, "front-left"))
 
 
 @dataclass(frozen=True)
@@ -60,15 +56,6 @@ def look_from_click(col: float, row: float, erp_width: int, erp_height: int, fov
         raise ValueError(f"click ({col}, {row}) lies outside the {erp_width}x{erp_height} panorama")
     yaw, pitch = erp_to_angles(np.asarray(col, float), np.asarray(row, float), erp_width, erp_height)
     return Look(float(yaw), float(np.clip(pitch, -90.0, 90.0)), fov_deg)
-
-
-def direction_name(yaw_deg: float, pitch_deg: float) -> str:
-    """The nearest compass word (front, front-right, right, ... front-left), or above / below for steep pitches."""
-    if pitch_deg >= 45.0:
-        return "above"
-    if pitch_deg <= -45.0:
-        return "below"
-    return min(_COMPASS, key=lambda item: abs(float(wrap_yaw(yaw_deg - item[0]))))[1]
 
 
 def view_label(view: View) -> str:

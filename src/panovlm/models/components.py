@@ -10,6 +10,8 @@ from typing import Any
 
 from transformers import AutoModelForCausalLM, GenerationConfig
 
+from ..directions import view_tag
+from ..geometry import ViewPlan
 from .attention import select_attn_implementation
 from .component_spec import config_from_spec, hub_error
 from .configuration_panollava import PanoLLaVaConfig
@@ -36,7 +38,15 @@ def config_from_components(vision: Any, language: Any, tokenizer: Any = None, **
         text_config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None \
             else tokenizer.eos_token_id
         text_config.eos_token_id = tokenizer.eos_token_id
-    return PanoLLaVaConfig(vision_config=vision_config, text_config=text_config, **settings)
+    config = PanoLLaVaConfig(vision_config=vision_config, text_config=text_config, **settings)
+    if tokenizer is not None and config.view_tags and config.view_tag_ids is None:
+        config.view_tag_ids = view_tag_ids(config.view_plan(), tokenizer)
+    return config
+
+
+def view_tag_ids(plan: ViewPlan, tokenizer: Any) -> list[list[int]]:
+    """Token ids of each view's direction word, with a leading space: as the word reads inside a sentence."""
+    return [list(tokenizer.encode(" " + view_tag(view), add_special_tokens=False)) for view in plan.views]
 
 
 def build_from_components(cls: type, vision: Any, language: Any, tokenizer: Any = None, **settings: Any) -> Any:

@@ -117,6 +117,10 @@ class PanoLLaVaConfig(PreTrainedConfig):
     vision_token: str = "<|vision|>"
     vision_token_id: int | None = None
     vision_tokens_per_view: int | None = None
+    # view tags: each view's direction word (panovlm.directions.view_tag) as token ids before its vision tokens;
+    # the ids are filled from the tokenizer by components.config_from_components when view_tags is on
+    view_tags: bool = False
+    view_tag_ids: list | None = None
     max_text_length: int = 512
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     # LoRA (applied by panovlm.models.lora, finetune stage)
@@ -202,9 +206,20 @@ class PanoLLaVaConfig(PreTrainedConfig):
         if float(self.vicreg_loss_weight) == 0.0:
             warnings.warn("vicreg_loss_weight is 0.0: vision stage training will have no effect", stacklevel=3)
         num_views = len(plan)
+        self._check_view_tag_ids(num_views)
         if num_views < 2:
             warnings.warn(f"VICReg requires at least 2 views; crop_strategy={self.crop_strategy!r} gives {num_views}",
                           stacklevel=3)
+
+    def _check_view_tag_ids(self, num_views: int) -> None:
+        if self.view_tag_ids is None:
+            return
+        tags = self.view_tag_ids
+        ok = isinstance(tags, (list, tuple)) and len(tags) == num_views and all(
+            isinstance(ids, (list, tuple)) and all(_is_token_id(i) for i in ids) for ids in tags)
+        if not ok:
+            raise ValueError(f"view_tag_ids must be {num_views} lists of token ids (one per view of "
+                             f"crop_strategy={self.crop_strategy!r}), got {tags!r}")
 
     # ------------------------------------------------------------------ derived settings
     @property
@@ -223,6 +238,16 @@ class PanoLLaVaConfig(PreTrainedConfig):
     def view_plan(self) -> ViewPlan:
         """The ViewPlan of the image settings: ``plan_spec.build()``."""
         return self.plan_spec.build()
+
+    def tag_ids(self) -> list | None:
+        """The view tags' token ids when ``view_tags`` is on (``None`` when off); an error when they were never set."""
+        if not self.view_tags:
+            return None
+        if self.view_tag_ids is None:
+            raise ValueError("view_tags is on but view_tag_ids is not set: build the config with a tokenizer "
+                             "(PanoLLaVaForConditionalGeneration.from_components(..., tokenizer=...) or "
+                             "components.config_from_components), which tokenizes each view's direction word")
+        return self.view_tag_ids
 
     def resampler_options(self) -> dict[str, Any]:
         """Constructor options of the chosen resampler: the typed fields that are set, then ``resampler_config``."""
@@ -252,6 +277,10 @@ def _named_sub_config(name: str, spec: dict, vision: bool) -> PreTrainedConfig:
             raise ValueError(f"{name}.{key}={value!r} disagrees with {model_name!r}'s {key}={loaded!r}; drop the key "
                              f"(the pretrained weights fix it) or give a config dict without model_name")
     return config
+
+
+def _is_token_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _one_of(name: str, value: Any, valid: tuple[str, ...]) -> None:

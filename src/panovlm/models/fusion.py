@@ -2,9 +2,12 @@
 
 Where the vision tokens go (the same rule in training and generation):
 the text holds ONE ``<|vision|>`` token at the start of the first user turn. Before the LM runs, that
-one token becomes ``N = V * S'`` copies of itself (``expand_vision_placeholders``, the one expansion)
-and the model writes the projected vision tokens over the copies, after checking that there is one
-copy per feature (``check_vision_placeholders``). The processor expands generation prompts and the
+one token becomes the *vision span* (``vision_span``): ``N = V * S'`` copies of itself, view after view,
+each view's copies optionally preceded by its view tag (the token ids of a direction word such as
+" front", ``PanoLLaVaConfig.view_tags``), so the LM can match a direction in the question to the
+view's tokens by the same word embedding. ``expand_vision_placeholders`` is the one expansion; the
+model writes the projected vision tokens over the copies, after checking that there is one copy per
+feature (``check_vision_placeholders``). The processor expands generation prompts and the
 training data module expands batches up front, so ``generate`` sees the real sequence length and its
 KV cache and attention mask line up; compact ids given straight to the model are expanded there by
 ``expand_compact_prompts``.
@@ -14,8 +17,8 @@ one. Overlong conversations are cut from the END; the placeholder sits in the fi
 never cut (a ``max_length`` too short to keep it is an error). If the cut leaves no assistant token to
 learn from, the sample is an error naming it, never a silent no-op.
 
-Shapes: ``input_ids`` / ``attention_mask`` / ``labels`` are (B, T) before and (B, T + N - 1) after
-expansion.
+Shapes: ``input_ids`` / ``attention_mask`` / ``labels`` are (B, T) before and (B, T + L - 1) after
+expansion, L = len(vision span) (N without view tags).
 """
 
 from __future__ import annotations
@@ -155,17 +158,31 @@ def build_generation_prompt(
     return _ids(tokenizer, msgs, add_generation_prompt=True)
 
 
+def vision_span(vision_token_id: int, num_views: int, tokens_per_view: int,
+                view_tag_ids: Sequence[Sequence[int]] | None = None) -> list[int]:
+    """The ids that replace the one placeholder: per view, its tag ids (if any), then ``tokens_per_view`` copies."""
+    if view_tag_ids is not None and len(view_tag_ids) != num_views:
+        raise ValueError(f"view_tag_ids has {len(view_tag_ids)} entries for {num_views} views")
+    span: list[int] = []
+    for v in range(num_views):
+        if view_tag_ids is not None:
+            span += [int(i) for i in view_tag_ids[v]]
+        span += [vision_token_id] * tokens_per_view
+    return span
+
+
 def expand_vision_placeholders(
     input_ids: torch.Tensor,
     vision_token_id: int,
-    num_vision_tokens: int,
+    span: int | Sequence[int],
     attention_mask: torch.Tensor | None = None,
     labels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Repeat the single placeholder of every row ``num_vision_tokens`` times; labels there become -100.
+    """Replace the single placeholder of every row by the vision ``span``; labels there become -100.
 
-    Every row must hold exactly one placeholder, so all rows grow by the same amount and left or right
-    padding stays where it was.
+    ``span``: the ids of :func:`vision_span`, or an int N for N plain copies. Every row must hold
+    exactly one placeholder, so all rows grow by the same amount and left or right padding stays
+    where it was.
     """
     if input_ids.ndim != 2:
         raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
@@ -174,8 +191,32 @@ def expand_vision_placeholders(
     if not bool((counts == 1).all()):
         raise ValueError(f"each sample needs exactly one vision placeholder (id {vision_token_id}) to expand, "
                          f"found {counts.tolist()}")
+    ids = [vision_token_id] * span if isinstance(span, int) else [int(i) for i in span]
+    if all(i == vision_token_id for i in ids):
+        return _repeat_placeholder(input_ids, is_vision, vision_token_id, len(ids), attention_mask, labels)
+    at = is_vision.int().argmax(dim=1).tolist()  # the placeholder's column per row
+    fill = torch.tensor(ids, dtype=input_ids.dtype, device=input_ids.device)  # (L,)
+
+    def splice(t: torch.Tensor, value: torch.Tensor | None) -> torch.Tensor:
+        rows = [torch.cat([t[b, :i], fill if value is None else value.expand(len(ids)), t[b, i + 1:]])
+                for b, i in enumerate(at)]
+        return torch.stack(rows)  # (B, T + L - 1)
+
+    new_ids = splice(input_ids, None)
+    new_mask = None
+    if attention_mask is not None:
+        new_mask = splice(attention_mask, attention_mask.new_ones(()))
+    new_labels = None
+    if labels is not None:
+        new_labels = splice(labels, labels.new_full((), IGNORE_INDEX))
+    return new_ids, new_mask, new_labels
+
+
+def _repeat_placeholder(input_ids: torch.Tensor, is_vision: torch.Tensor, vision_token_id: int, copies: int,
+                        attention_mask: torch.Tensor | None, labels: torch.Tensor | None) -> tuple:
+    """The span without tags: the placeholder repeated ``copies`` times (mask and labels grow alike)."""
     batch = input_ids.shape[0]
-    repeats = torch.where(is_vision, num_vision_tokens, 1).flatten()  # (B * T,)
+    repeats = torch.where(is_vision, copies, 1).flatten()  # (B * T,)
 
     def grow(t: torch.Tensor) -> torch.Tensor:
         return t.flatten().repeat_interleave(repeats).view(batch, -1)  # (B, T + N - 1)
@@ -188,7 +229,7 @@ def expand_vision_placeholders(
     return new_ids, new_mask, new_labels
 
 
-def expand_compact_prompts(input_ids: torch.Tensor, vision_token_id: int, num_vision_tokens: int,
+def expand_compact_prompts(input_ids: torch.Tensor, vision_token_id: int, span: int | Sequence[int],
                            attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Expand a batch whose rows hold ONE placeholder each; any other batch is returned as it is.
@@ -197,8 +238,9 @@ def expand_compact_prompts(input_ids: torch.Tensor, vision_token_id: int, num_vi
     ``build_generation_prompt`` output); the processor and the training data module expand up front,
     and the model then checks the count (``check_vision_placeholders``).
     """
-    if num_vision_tokens > 1 and bool(((input_ids == vision_token_id).sum(dim=1) == 1).all()):
-        return expand_vision_placeholders(input_ids, vision_token_id, num_vision_tokens, attention_mask, labels)
+    length = span if isinstance(span, int) else len(span)
+    if length > 1 and bool(((input_ids == vision_token_id).sum(dim=1) == 1).all()):
+        return expand_vision_placeholders(input_ids, vision_token_id, span, attention_mask, labels)
     return input_ids, attention_mask, labels
 
 

@@ -26,7 +26,7 @@ from ..stages import STAGE_NAMES, get_stage
 from .attention import select_attn_implementation
 from .components import build_from_components
 from .configuration_panollava import PanoLLaVaConfig
-from .fusion import check_vision_placeholders, expand_compact_prompts
+from .fusion import check_vision_placeholders, expand_compact_prompts, vision_span
 from .lm_loss import labelled_token_loss, supports_labelled_loss
 from .modeling_outputs import TrainingStageOutput, VisionStageOutput
 from .modeling_parts import (
@@ -123,8 +123,13 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         return self.language_model.get_output_embeddings()
 
     def num_vision_tokens(self, num_views: int) -> int:
-        """N = V * S': LM positions taken by one panorama of ``num_views`` views."""
+        """N = V * S': vision features (placeholder copies) of one panorama of ``num_views`` views."""
         return num_views * int(self.config.vision_tokens_per_view)
+
+    def vision_span(self, num_views: int) -> list[int]:
+        """The ids one placeholder becomes (``fusion.vision_span``: view tags, if on, and N copies)."""
+        return vision_span(self.vision_token_id, num_views, int(self.config.vision_tokens_per_view),
+                           self.config.tag_ids())
 
     @property
     def vision_token_id(self) -> int:
@@ -196,8 +201,8 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
             raise ValueError(f"pixel_values has {pixel_values.shape[0]} panoramas but input_ids has "
                              f"{input_ids.shape[0]} rows")
         plan = self.resolve_plan(view_plan, pixel_values.shape[1])
-        vid, num = self.vision_token_id, self.num_vision_tokens(pixel_values.shape[1])
-        input_ids, attention_mask, labels = expand_compact_prompts(input_ids, vid, num, attention_mask, labels)
+        vid, span = self.vision_token_id, self.vision_span(pixel_values.shape[1])
+        input_ids, attention_mask, labels = expand_compact_prompts(input_ids, vid, span, attention_mask, labels)
         check_vision_placeholders(input_ids, vid, pixel_values.shape[1], int(self.config.vision_tokens_per_view),
                                   self.config.vision_token)
         tokens = self.encode_views(pixel_values)  # (B, V, S', Dl)
@@ -220,8 +225,8 @@ class PanoLLaVaForConditionalGeneration(PanoLLaVaVisionMixin, PanoLLaVaPreTraine
         if kwargs.get("view_plan") is not None:
             self.check_plan(kwargs["view_plan"])
         if pixel_values is not None and input_ids is not None and input_ids.ndim == 2:
-            num = self.num_vision_tokens(as_views(pixel_values).shape[1])
-            input_ids, attention_mask, _ = expand_compact_prompts(input_ids, self.vision_token_id, num, attention_mask)
+            span = self.vision_span(as_views(pixel_values).shape[1])
+            input_ids, attention_mask, _ = expand_compact_prompts(input_ids, self.vision_token_id, span, attention_mask)
         return super().generate(input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
                                 **kwargs)
 

@@ -27,6 +27,7 @@ from .fusion import (
     ensure_chat_template,
     expand_vision_placeholders,
     pad_batch,
+    vision_span,
 )
 from .modeling_parts import tokens_per_view
 
@@ -45,12 +46,16 @@ class PanoLLaVaProcessor(ProcessorMixin):
     vision_tokens_per_view: S', resampler tokens per view (the model config's ``vision_tokens_per_view``).
     system_prompt: system message prepended when a conversation has none.
     max_length: default truncation length of ``training_example``.
+    view_tag_ids: per view, the token ids of its direction word placed before its vision tokens (the model
+        config's ``tag_ids()``; ``None``: no tags).
     """
 
     def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None,
                  vision_token: str = DEFAULT_VISION_TOKEN, vision_tokens_per_view: int | None = None,
-                 system_prompt: str | None = None, max_length: int = 512, **kwargs: Any) -> None:
+                 system_prompt: str | None = None, max_length: int = 512, view_tag_ids: list | None = None,
+                 **kwargs: Any) -> None:
         self.vision_token = vision_token
+        self.view_tag_ids = None if view_tag_ids is None else [[int(i) for i in ids] for ids in view_tag_ids]
         self.vision_tokens_per_view = vision_tokens_per_view
         self.system_prompt = system_prompt
         self.max_length = int(max_length)
@@ -65,7 +70,7 @@ class PanoLLaVaProcessor(ProcessorMixin):
         """A processor whose view plan, placeholder and token count are those of ``config`` (left unchanged)."""
         return cls(image_processor=image_processor_for(config), tokenizer=tokenizer, vision_token=config.vision_token,
                    vision_tokens_per_view=tokens_per_view(config), system_prompt=config.system_prompt,
-                   max_length=config.max_text_length)
+                   max_length=config.max_text_length, view_tag_ids=config.tag_ids())
 
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> Any:
         """transformers' ``save_pretrained`` plus ``auto_map`` and the remote code (``panovlm.hub.remote_code``)."""
@@ -92,11 +97,14 @@ class PanoLLaVaProcessor(ProcessorMixin):
 
     @property
     def num_vision_tokens(self) -> int:
-        """N = V * S' positions one panorama takes in the LM sequence."""
+        """N = V * S' vision features (placeholder copies) of one panorama; view tags come on top."""
+        return self.image_processor.num_views * self._tokens_per_view()
+
+    def _tokens_per_view(self) -> int:
         if self.vision_tokens_per_view is None:
             raise ValueError("vision_tokens_per_view is not set; build the processor with from_model_config(config, "
                              "tokenizer) or pass vision_tokens_per_view=config.vision_tokens_per_view")
-        return self.image_processor.num_views * int(self.vision_tokens_per_view)
+        return int(self.vision_tokens_per_view)
 
     def __call__(self, text: str | Sequence[Any] | None = None, images: Any = None, return_tensors: str = "pt",
                  padding: bool | str = True, expand_vision: bool = True, **kwargs: Any) -> BatchFeature:
@@ -135,9 +143,14 @@ class PanoLLaVaProcessor(ProcessorMixin):
 
     def expand_vision(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                       labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """One placeholder per row -> N = V * S' copies (labels there -100): ``fusion.expand_vision_placeholders``."""
-        return expand_vision_placeholders(input_ids, self.vision_token_id, self.num_vision_tokens, attention_mask,
-                                          labels)
+        """One placeholder per row -> the vision span (labels there -100): ``fusion.expand_vision_placeholders``."""
+        return expand_vision_placeholders(input_ids, self.vision_token_id, self.vision_span, attention_mask, labels)
+
+    @property
+    def vision_span(self) -> list[int]:
+        """The ids one placeholder becomes: per view its tag ids (if any) and S' placeholder copies."""
+        return vision_span(self.vision_token_id, self.image_processor.num_views, self._tokens_per_view(),
+                           self.view_tag_ids)
 
     def apply_chat_template(self, conversation: Sequence[Any], chat_template: str | None = None, tokenize: bool = False,
                             return_dict: bool = False, add_generation_prompt: bool = True,
