@@ -65,3 +65,23 @@ def test_train_and_generate_through_the_core(panoshapes: Path, tmp_path: Path) -
     image = panoshapes / "images" / "test_00000.png"
     answers = generate_batch(model, processor, ["What is in front?"], [image], GenerationSettings(max_new_tokens=4))
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_eval_runs_on_an_adapted_model(panoshapes: Path, tmp_path: Path) -> None:
+    """`panovlm eval`'s routine (predictions.csv + caption metrics) on a trained tiny adapter."""
+    import json
+
+    from panovlm.config.run_config import load_run_config
+    from panovlm.evaluation.evaluate import run_eval
+    from panovlm.training.runner import run_training
+
+    config = load_run_config(None, [
+        "model.kind=adapt", "model.base=tiny-internvl", "model.view_size=56", f"data.data_dir={panoshapes}",
+        "data.num_workers=0", "data.max_train_samples=2", "data.max_val_samples=1", "stages.finetune.batch_size=2",
+        "stages.finetune.max_steps=1", "logging.tensorboard=false", "trainer.progress_bar=false"])
+    model_dir = run_training(config, "finetune", tmp_path / "run")["final_model_dir"]
+    metrics = run_eval(model_dir, panoshapes / "test.csv", tmp_path / "eval", batch_size=2, max_new_tokens=3,
+                       use_meteor=False, use_spice=False, progress=False)
+    assert metrics["num_samples"] > 0 and "CIDEr" in metrics and "direction_f1" in metrics
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["model"] == str(model_dir)
+    assert (tmp_path / "eval" / "predictions.csv").read_text().count("\n") == metrics["num_samples"] + 1
