@@ -17,7 +17,7 @@ def _cli(data_dir: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, str(TRAIN_SCRIPT), "--stage", "resampler", "--out", str(out),
             "--data-dir", str(data_dir), "--num-workers", "0", "--epochs", "10", "--batch-size", "2",
             "--set", "model.preset=test", "--set", "trainer.accelerator=cpu", "--set", "trainer.progress_bar=false",
-            "--set", "trainer.checkpoint_every_n_steps=2",
+            "--set", "checkpoint.every_n_steps=2",
             "--set", "data.max_train_samples=8", "--set", "trainer.limit_val_batches=1", *extra]
 
 

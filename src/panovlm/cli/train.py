@@ -17,6 +17,8 @@ import sys
 from panovlm.cli.common import cli_path, hub_offline, model_unavailable_message, unavailable_model
 from panovlm.config.run_config import flag_overrides, load_run_config
 from panovlm.stages import STAGE_NAMES, get_stage
+from panovlm.training.guards import OutputDirError, RunLockedError, TrainingInterrupted
+from panovlm.training.module import NonFiniteLossError, NonFiniteModelError
 from panovlm.training.runner import run_training, stage_plan
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
         result = None if missing else run_training(config, stage=args.stage, out_dir=args.out, resume=args.resume)
     except FileNotFoundError as err:  # our messages name the file (checkpoint, CSV, image folder)
         sys.stderr.write(f"panovlm train: {err}\n")
+        return 2
+    except TrainingInterrupted as err:  # a checkpoint was written; the message says how to resume
+        sys.stderr.write(f"panovlm train: {err}\n")
+        return err.exit_code
+    except (RunLockedError, OutputDirError, NonFiniteLossError, NonFiniteModelError) as err:
+        sys.stderr.write(f"panovlm train: {err}\n")  # each names the folder / step / checkpoint concerned
         return 2
     except OSError as err:
         if config.model.kind == "adapt":  # its message names the base model and the offline presets

@@ -33,6 +33,7 @@ from panovlm.data.datasets import read_samples
 from panovlm.data.io import load_image
 from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 from panovlm.stages import get_stage
+from panovlm.training.loader import ResumableLoader, ResumableRandomSampler, TrackedDataset
 
 logger = logging.getLogger(__name__)
 
@@ -196,18 +197,25 @@ class PanoramaDataModule(L.LightningDataModule):
                                            train=True)
             self.val_set = self._dataset(self.config.data.val_file, self.config.data.max_val_samples, self.config.seed)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         workers = self.config.data.num_workers
-        return DataLoader(
-            dataset,
+        tracked = TrackedDataset(dataset, workers)  # a failing or dying load names its sample
+        kwargs = dict(
             batch_size=self.stage_cfg.batch_size,
-            shuffle=shuffle,
             num_workers=workers,
             collate_fn=Collator(self.processor.tokenizer.pad_token_id, self.processor.image_processor.view_plan),
             pin_memory=torch.cuda.is_available(),
             persistent_workers=workers > 0,
             worker_init_fn=_worker_init if workers > 0 else None,
         )
+        if not train:
+            return DataLoader(tracked, shuffle=False, **kwargs)
+        # Same shuffle draws as DataLoader(shuffle=True); resumable mid-epoch (panovlm.training.loader).
+        return ResumableLoader(tracked, sampler=ResumableRandomSampler(tracked), position=self._batches_done, **kwargs)
+
+    def _batches_done(self) -> int:
+        """Batches of the current epoch whose training step finished (what a resumed epoch skips)."""
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         # One placeholder per row -> the V * S' copies the model writes the vision tokens over (labels -100 there).
@@ -221,7 +229,7 @@ class PanoramaDataModule(L.LightningDataModule):
         return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        return self._loader(self.train_set, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set, train=False)
