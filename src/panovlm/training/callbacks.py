@@ -54,7 +54,7 @@ class ProgressLog(Callback):
         self._last_logged = step
         elapsed = time.monotonic() - self._start
         done = max(1, step - self._first_step)
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # {} for a skipped batch
         loss_text = f"{float(loss):.4f}" if loss is not None else "n/a (batch skipped)"
         eta = f"ETA {elapsed / done * max(0, total - step):.0f} s" if total is not None else "ETA unknown"
         logger.info("stage %s: step %d/%s (epoch %d/%d) loss %s, %.0f s elapsed, %s", self.stage, step,

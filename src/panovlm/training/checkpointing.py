@@ -86,13 +86,10 @@ def check_checkpoint(path: Path) -> Path:
 
 
 def resume_candidates(ckpt_dir: Path) -> list[Path]:
-    """The resume checkpoints of a stage folder, newest first (by write time; links resolved, no duplicates)."""
-    found: dict[Path, Path] = {}
-    for pattern in RESUME_PATTERNS:
-        for path in ckpt_dir.glob(pattern):
-            if path.exists():  # a dangling last.ckpt link points at a pruned file
-                found.setdefault(path.resolve(), path)
-    return sorted(found.values(), key=lambda p: p.stat().st_mtime, reverse=True)
+    """The resume checkpoints of a stage folder, newest first (by write time; ``last.ckpt`` as the file it links)."""
+    found = {path.resolve() for pattern in RESUME_PATTERNS for path in ckpt_dir.glob(pattern)
+             if path.exists()}  # a dangling last.ckpt link points at a pruned file
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def newest_valid_checkpoint(ckpt_dir: Path) -> Path | None:

@@ -171,10 +171,13 @@ class ResumableLoader(DataLoader):
                 batch = next(inner)
             except StopIteration:
                 return
-            except RuntimeError as err:  # a worker process died: name what it was loading
-                if isinstance(err, SampleLoadError) or not _DEAD_WORKER.search(str(err)):
+            except (RuntimeError, ConnectionError) as err:  # a worker process died: name what it was loading
+                # ConnectionError: the main process was receiving a tensor the dead worker had shared.
+                if isinstance(err, SampleLoadError) or not (isinstance(err, ConnectionError) or
+                                                            _DEAD_WORKER.search(str(err))):
                     raise
-                raise SampleLoadError(f"{err}; it was loading {self._in_flight(inner)}") from err
+                raise SampleLoadError(f"a data-loader worker died ({err}); it was loading "
+                                      f"{self._in_flight(inner)}") from err
             index += 1
             if index > drop:
                 yield batch
