@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", choices=STAGE_CHOICES, default="all", help="stage to train (default: all)")
     parser.add_argument("--out", type=cli_path, required=True, help="run directory (state.json, logs, checkpoints)")
     parser.add_argument("--resume", nargs="?", const=True, default=False, type=cli_path, metavar="CKPT",
-                        help="alone: continue the stopped run in --out (skip completed stages, resume from last.ckpt); "
+                        help="alone: continue the stopped run in --out (skip completed stages, resume from the newest valid "
+                             "checkpoint at the batch where it stopped; docs/reliability.md); "
                              "with a checkpoint file: continue it exactly if it is the stage's own "
                              "(<run>/<stage>/checkpoints/, runs/vlm_<stage>/checkpoints/), else start the stage "
                              "from its weights")

@@ -19,13 +19,13 @@ it passed over.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -41,14 +41,21 @@ class CorruptCheckpointError(ValueError):
     """A checkpoint file is truncated or damaged; the message names it and what is wrong."""
 
 
-def fsync_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, rename, fsync the folder."""
+def fsync_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write(handle)`` into ``path`` atomically: temporary file in the same folder, fsync, rename, fsync the folder.
+
+    The data streams into the file (a checkpoint is never held twice in memory); a failed write removes
+    the temporary file and leaves ``path`` as it was.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)  # the rename itself reaches the disk
@@ -64,9 +71,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"AtomicCheckpointIO takes no storage_options, got {storage_options!r}")
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        fsync_write(target, buffer.getbuffer())
+        fsync_write(target, lambda handle: torch.save(checkpoint, handle))
 
 
 def check_checkpoint(path: Path) -> Path:
