@@ -1,9 +1,11 @@
 """The training data loader: resumable at the batch where a checkpoint was written, and naming failed samples.
 
-Lightning saves the ``state_dict`` of a train loader that has one (``fit_loop`` -> ``combined_loader``)
-and hands it back to ``load_state_dict`` before the resumed epoch's ``iter()``. The state is the
-epoch's shuffle seed, the batches the trainer finished, and the RNG states, so the resumed epoch
-yields exactly the batches the uninterrupted one had left, drawn with the same random numbers:
+The loader's ``state_dict`` is the epoch's shuffle seed, the batches the trainer finished and the RNG
+states; the data module carries it in its own checkpoint state and hands it to ``load_state_dict``
+before the resumed run's first ``iter()`` (Lightning restores data-module state before
+``configure_optimizers``, which starts the loader through ``estimated_stepping_batches``, too early
+for the fit loop's own loader-state restore). The resumed epoch then yields exactly the batches the
+uninterrupted one had left, drawn with the same random numbers:
 
 - :class:`ResumableRandomSampler` draws its seed from the global torch RNG exactly as
   ``torch.utils.data.RandomSampler`` does (one int64 per epoch, then ``randperm``), so a fresh run's
