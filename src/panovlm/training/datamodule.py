@@ -213,7 +213,8 @@ class PanoramaDataModule(L.LightningDataModule):
         if not train:
             return DataLoader(tracked, shuffle=False, **kwargs)
         # Same shuffle draws as DataLoader(shuffle=True); resumable mid-epoch (panovlm.training.loader).
-        return ResumableLoader(tracked, sampler=ResumableRandomSampler(tracked), position=self._batches_done, **kwargs)
+        return ResumableLoader(tracked, sampler=ResumableRandomSampler(tracked), position=self._batches_done,
+                               validation_follows=self._validation_follows, **kwargs)
 
     def _batches_done(self) -> int:
         """Batches of the current epoch whose training step finished (what a resumed epoch skips)."""
@@ -225,6 +226,15 @@ class PanoramaDataModule(L.LightningDataModule):
             return batch
         ids, mask, labels = self.processor.expand_vision(batch["input_ids"], batch["attention_mask"], batch["labels"])
         return {**batch, "input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    def _validation_follows(self, done: int) -> bool:
+        """Whether the trainer validates after batch ``done`` of this epoch (a fresh, worker-less val iterator)."""
+        t = self.trainer
+        every = t.check_val_every_n_epoch
+        if self.config.data.num_workers > 0 or t.limit_val_batches == 0 or (every and (t.current_epoch + 1) % every):
+            return False  # persistent val workers draw their seed once per process: not replayable (reliability.md)
+        at = t.val_check_batch  # None: validation by wall time, never right after a known batch
+        return done == t.num_training_batches if at is None else done % int(at) == 0 or done == t.num_training_batches
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         # Only tensors move; the ViewPlan (a frozen dataclass) and the tile metas stay as they are.

@@ -84,6 +84,12 @@ def _set_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _restore(state: dict[str, Any]) -> None:
+    _set_rng(state["rng"])
+    if state.get("validation_follows"):  # the skipped validation's DataLoader iterator seed draw
+        torch.empty((), dtype=torch.int64).random_()
+
+
 class TrackedDataset(Dataset):
     """Wraps a dataset of ``Sample``-backed items so that a failure names the sample (file, line, image).
 
@@ -126,12 +132,17 @@ class ResumableLoader(DataLoader):
     """A ``DataLoader`` with the ``state_dict`` / ``load_state_dict`` pair that Lightning checkpoints.
 
     ``position``: the number of batches of the current epoch whose training step finished (the data
-    module reads it from the trainer), called when a checkpoint is written.
+    module reads it from the trainer), called when a checkpoint is written. ``validation_follows(done)``:
+    whether the trainer validates right after that batch. Lightning does not rerun that validation
+    on resume, and creating its loader's iterator drew one seed from the global torch RNG, so the
+    resumed loader replays that draw.
     """
 
-    def __init__(self, dataset: Any, *, position: Callable[[], int], **kwargs: Any) -> None:
+    def __init__(self, dataset: Any, *, position: Callable[[], int],
+                 validation_follows: Callable[[int], bool] = lambda done: False, **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         self.position = position
+        self.validation_follows = validation_follows
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._to_load: dict[str, Any] | None = None
 
@@ -140,7 +151,7 @@ class ResumableLoader(DataLoader):
         host = self._snapshots.get(done, _host_rng())  # before the next batch's fetch
         sampler = self.sampler if isinstance(self.sampler, ResumableRandomSampler) else None
         return {"seed": None if sampler is None else sampler.seed, "done": done, "batches": len(self),
-                "rng": {**host, **_torch_rng()}}
+                "validation_follows": bool(self.validation_follows(done)), "rng": {**host, **_torch_rng()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._to_load = dict(state)
@@ -149,7 +160,7 @@ class ResumableLoader(DataLoader):
         state, self._to_load = self._to_load, None
         mid_epoch = state is not None and 0 < state["done"] < state["batches"]
         if state is not None and not mid_epoch:
-            _set_rng(state["rng"])  # a checkpoint between epochs: the next epoch draws as it would have
+            _restore(state)  # a checkpoint between epochs: the next epoch draws as it would have
         first, drop = 0, 0
         if mid_epoch:
             if isinstance(self.sampler, ResumableRandomSampler) and state["seed"] is not None:
@@ -160,7 +171,7 @@ class ResumableLoader(DataLoader):
             logger.info("data loader resumes at batch %d of %d of the epoch", state["done"], state["batches"])
         inner = super().__iter__()
         if mid_epoch:
-            _set_rng(state["rng"])  # after the iterator's own seed draw, which the epoch already made
+            _restore(state)  # after the iterator's own seed draw, which the epoch already made
         yield from self._iterate(inner, first, drop)
 
     def _iterate(self, inner: Any, index: int, drop: int) -> Iterator[Any]:
