@@ -14,9 +14,10 @@ uninterrupted one had left, drawn with the same random numbers:
   ahead, so the state at save time is already past the next batch's augmentation draws); the torch
   state is the one at save time (it drives dropout in the steps).
 
-Exact for ``num_workers=0``. With workers the order is the same, but augmentation draws made inside
-worker processes (``data.rotation``, merged-turn shuffles) restart from the workers' seeds; under a
-distributed sampler (DDP) the finished batches are read again and dropped. See ``docs/reliability.md``.
+Exact for ``num_workers=0``. With workers a mid-epoch resume keeps the epoch's order, but draws made
+inside worker processes (``data.rotation``, merged-turn shuffles) restart from the workers' seeds and
+persistent workers draw their iterator seed once per process; under a distributed sampler (DDP) the
+finished batches are read again and dropped. See ``docs/reliability.md``.
 """
 
 from __future__ import annotations
