@@ -30,7 +30,7 @@ def _config(args: argparse.Namespace, data_dir: Path):
     return load_run_config(None, [
         f"model.preset={args.preset}", f"data.data_dir={data_dir}", f"data.num_workers={args.workers}",
         "trainer.accelerator=cpu", "trainer.progress_bar=false", "trainer.log_every_n_steps=10",
-        "trainer.checkpoint_every_n_steps=100000", "logging.tensorboard=false",
+        "checkpoint.every_n_steps=100000", "checkpoint.every_minutes=null", "logging.tensorboard=false",
         f"{s}.batch_size={args.batch_size}", f"{s}.max_steps={args.warmup + args.steps}", f"{s}.epochs=1000",
     ])
 

@@ -213,7 +213,7 @@ def test_seed_004_train_custom_resume_from_a_checkpoint_path(tmp_path):
     generate_panoshapes(data, train=4, val=2, test=0, seed=1, size=(128, 64))
     (work / "configs" / "seed.yaml").write_text(
         f"model: {{preset: test}}\ndata: {{data_dir: {data}, num_workers: 0}}\n"
-        "trainer: {accelerator: cpu, progress_bar: false, checkpoint_every_n_steps: 1}\n"
+        "trainer: {accelerator: cpu, progress_bar: false}\ncheckpoint: {every_n_steps: 1}\n"
         "stages: {resampler: {max_steps: 1, batch_size: 2}, finetune: {max_steps: 1, batch_size: 2}}\n")
     env = {"CONFIG": "configs/seed.yaml", "RUN_DIR": "runs/vlm"}
     first = _bash("./scripts/train_custom.sh --stage resampler", work, **env)

@@ -24,7 +24,7 @@ def test_three_stages_two_steps_each(data_dir, tmp_path):
     steps = [f"stages.{s}.{k}" for s in ("vision", "resampler", "finetune") for k in ("max_steps=2", "batch_size=2")]
     config = load_run_config(None, ["model.preset=test", f"data.data_dir={data_dir}", "data.num_workers=0",
                                     "trainer.accelerator=cpu", "trainer.progress_bar=false",
-                                    "trainer.checkpoint_every_n_steps=1", "trainer.log_every_n_steps=1", *steps])
+                                    "checkpoint.every_n_steps=1", "trainer.log_every_n_steps=1", *steps])
     result = run_training(config, stage="all", out_dir=tmp_path / "run")
     assert list(result["stages"]) == ["vision", "resampler", "finetune"]
     for name, record in result["stages"].items():

@@ -15,9 +15,9 @@ def test_best_checkpoint_monitors_the_stage_row(tmp_path):
     for stage in STAGE_NAMES:
         row = get_stage(stage)
         checkpoints = [c for c in build_callbacks(RunConfig(), stage, tmp_path) if isinstance(c, ModelCheckpoint)]
-        best = [c for c in checkpoints if c.monitor is not None]
+        best = [c for c in checkpoints if c.monitor != "step"]
         assert [(c.monitor, c.mode) for c in best] == [(row.monitor, row.monitor_mode)]
-        assert any(c.save_last for c in checkpoints if c.monitor is None)
+        assert any(c.save_last for c in checkpoints if c.monitor == "step")
 
 
 def test_progress_log_reports_the_monitored_metric(caplog):

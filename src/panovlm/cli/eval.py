@@ -12,7 +12,8 @@ import argparse
 import sys
 
 from panovlm.cli.common import cli_path
-from panovlm.evaluation.evaluate import run_eval
+from panovlm.data.csv_io import DatasetError
+from panovlm.evaluation.evaluate import MAX_SKIP_RATIO, TooManySkippedError, run_eval
 from panovlm.evaluation.scoring import format_metrics
 
 
@@ -29,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device, e.g. cuda (default: where the model loads, CPU)")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java, the slowest metric)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--max-skip-ratio", type=float, default=MAX_SKIP_RATIO,
+                        help="fail when more than this share of the CSV's rows is skipped as bad (missing or "
+                             f"unreadable image, empty question, wrong column count; default {MAX_SKIP_RATIO})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,9 +45,17 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"panovlm eval: --model {args.model} holds no saved model (config.json missing); train that "
                          "stage first (scripts/stage*_train.sh) or set RUN_DIR\n")
         return 2
-    metrics = run_eval(args.model, args.csv, args.out, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                       num_beams=args.num_beams, temperature=args.temperature, max_samples=args.max_samples,
-                       blind=args.blind, device=args.device, use_meteor=not args.no_meteor,
-                       progress=not args.no_progress)
+    if not 0 <= args.max_skip_ratio <= 1:
+        sys.stderr.write(f"panovlm eval: --max-skip-ratio {args.max_skip_ratio}: expected a share in [0, 1]\n")
+        return 2
+    try:
+        metrics = run_eval(args.model, args.csv, args.out, batch_size=args.batch_size,
+                           max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, temperature=args.temperature,
+                           max_samples=args.max_samples, blind=args.blind, device=args.device,
+                           use_meteor=not args.no_meteor, progress=not args.no_progress,
+                           max_skip_ratio=args.max_skip_ratio)
+    except (TooManySkippedError, DatasetError) as err:  # each names the file and counts what was wrong
+        sys.stderr.write(f"panovlm eval: {err}\n")
+        return 2
     sys.stdout.write(format_metrics(metrics))
     return 0

@@ -17,6 +17,8 @@ import sys
 from panovlm.cli.common import cli_path, hub_offline, model_unavailable_message, unavailable_model
 from panovlm.config.run_config import flag_overrides, load_run_config
 from panovlm.stages import STAGE_NAMES, get_stage
+from panovlm.training.guards import OutputDirError, RunLockedError, TrainingInterrupted
+from panovlm.training.module import NonFiniteLossError, NonFiniteModelError
 from panovlm.training.runner import run_training, stage_plan
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", choices=STAGE_CHOICES, default="all", help="stage to train (default: all)")
     parser.add_argument("--out", type=cli_path, required=True, help="run directory (state.json, logs, checkpoints)")
     parser.add_argument("--resume", nargs="?", const=True, default=False, type=cli_path, metavar="CKPT",
-                        help="alone: continue the stopped run in --out (skip completed stages, resume from last.ckpt); "
+                        help="alone: continue the stopped run in --out (skip completed stages, resume from the newest valid "
+                             "checkpoint at the batch where it stopped; docs/reliability.md); "
                              "with a checkpoint file: continue it exactly if it is the stage's own "
                              "(<run>/<stage>/checkpoints/, runs/vlm_<stage>/checkpoints/), else start the stage "
                              "from its weights")
@@ -59,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
         result = None if missing else run_training(config, stage=args.stage, out_dir=args.out, resume=args.resume)
     except FileNotFoundError as err:  # our messages name the file (checkpoint, CSV, image folder)
         sys.stderr.write(f"panovlm train: {err}\n")
+        return 2
+    except TrainingInterrupted as err:  # a checkpoint was written; the message says how to resume
+        sys.stderr.write(f"panovlm train: {err}\n")
+        return err.exit_code
+    except (RunLockedError, OutputDirError, NonFiniteLossError, NonFiniteModelError) as err:
+        sys.stderr.write(f"panovlm train: {err}\n")  # each names the folder / step / checkpoint concerned
         return 2
     except OSError as err:
         if config.model.kind == "adapt":  # its message names the base model and the offline presets

@@ -24,6 +24,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "bad_json",        # a JSON column or item that does not parse or has the wrong structure
     "missing_image",   # the image file does not exist
     "remote_image",    # an http(s) URL: download the images first
+    "unreadable_image",  # the image file exists but does not decode (found when it is loaded)
 )
 
 
@@ -39,6 +40,7 @@ class ReadReport:
     rows: int = 0
     kept: int = 0
     skipped: Counter = field(default_factory=Counter)
+    locations: dict[str, list[str]] = field(default_factory=dict)  # reason -> every "line N" / "item N" skipped
     messages: list[str] = field(default_factory=list)
     max_messages: int = 10
 
@@ -54,6 +56,7 @@ class ReadReport:
         if strict:
             raise DatasetError(message)
         self.skipped[reason] += 1
+        self.locations.setdefault(reason, []).append(where)
         if len(self.messages) < self.max_messages:
             self.messages.append(message)
             logger.warning("skipping %s", message)
@@ -62,6 +65,8 @@ class ReadReport:
         self.rows += other.rows
         self.kept += other.kept
         self.skipped.update(other.skipped)
+        for reason, where in other.locations.items():
+            self.locations.setdefault(reason, []).extend(where)
         self.messages.extend(other.messages[: max(0, self.max_messages - len(self.messages))])
 
     def summary(self) -> str:

@@ -4,7 +4,9 @@
 references of the (image, query) pair) and ``meta`` (JSON: the sample's structured labels, e.g.
 PanoShapes' ``objects`` and ``target_direction``, so ``panovlm score`` can compute the spatial score).
 
-Every batch is appended and flushed before the next starts. A rerun reads the rows already there
+Every batch is appended and flushed before the next starts. A sample whose image does not decode is
+skipped (logged with its line, and recorded in ``skipped["unreadable_image"]``); the rest of its batch
+is predicted. A rerun reads the rows already there
 (by ``sample_id``), drops a half-written last line, and predicts only the rest. The decoding settings
 are stored next to the CSV (``generation.json``); resuming with different settings is an error, so
 one file never mixes two decodings.
@@ -25,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from panovlm.data.datasets import group_references
+from panovlm.data.io import ImageLoadError
 from panovlm.evaluation.generation import GenerationSettings, caption_one, generate_batch, prompt_messages, user_text
 
 logger = logging.getLogger(__name__)
@@ -108,12 +111,16 @@ def _progress(enabled: bool) -> Any:
 
 def predict(model: Any, processor: Any, samples: Sequence[Any], out_csv: str | Path, batch_size: int = 8,
             max_new_tokens: int = 32, num_beams: int = 1, temperature: float = 0.0, max_samples: int | None = None,
-            blind: bool = False, progress: bool = True) -> list[dict[str, str]]:
+            blind: bool = False, progress: bool = True,
+            skipped: dict[str, list[Any]] | None = None) -> list[dict[str, str]]:
     """Predict every sample (first ``max_samples``), appending to ``out_csv``; returns the rows, in sample order.
 
     Greedy by default. ``blind=True`` runs the same model without images (see
     :mod:`panovlm.evaluation.generation`). Samples whose ``sample_id`` is already in ``out_csv`` are skipped.
+    Samples with an unreadable image are left out of the result and appended to
+    ``skipped["unreadable_image"]`` (when given).
     """
+    skipped = {} if skipped is None else skipped
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_samples is not None and max_samples < 1:
@@ -136,15 +143,34 @@ def predict(model: Any, processor: Any, samples: Sequence[Any], out_csv: str | P
         writer = csv.DictWriter(handle, fieldnames=list(COLUMNS), lineterminator="\n")
         task = bar.add_task("predict", total=len(samples), completed=len(samples) - len(todo))
         for batch in _batches(todo, batch_size):
-            texts = [prompt_messages(s.messages) for s in batch]
-            images = None if blind else [s.image_path for s in batch]
-            for sample, text in zip(batch, generate_batch(model, processor, texts, images, settings), strict=True):
+            kept, texts = _generate(model, processor, batch, settings, blind, skipped.setdefault("unreadable_image", []))
+            for sample, text in zip(kept, texts, strict=True):
                 row = _row(sample, text)
                 writer.writerow(row)
                 done[sample.sample_id] = row
             handle.flush()
             bar.advance(task, len(batch))
-    return [done[i] for i in ids]
+    return [done[i] for i in ids if i in done]
+
+
+def _generate(model: Any, processor: Any, batch: list, settings: GenerationSettings, blind: bool,
+              unreadable: list[Any]) -> tuple[list, list[str]]:
+    """Answers for ``batch``; a sample whose image fails to decode is dropped (appended to ``unreadable``)."""
+    while batch:
+        texts = [prompt_messages(s.messages) for s in batch]
+        images = None if blind else [s.image_path for s in batch]
+        try:
+            return batch, generate_batch(model, processor, texts, images, settings)
+        except ImageLoadError as err:
+            bad = [s for s in batch if err.path is not None and str(s.image_path) == str(err.path)]
+            if not bad:  # the error does not name one of this batch's files: not a bad row
+                raise
+            for sample in bad:
+                logger.warning("skipping %s line %s: unreadable image %s (%s)", sample.sample_id,
+                               sample.meta.get("line", "?"), sample.image_path, err)
+                unreadable.append(sample)
+            batch = [s for s in batch if s not in bad]
+    return [], []
 
 
 def _row(sample: Any, prediction: str) -> dict[str, str]:

@@ -1,10 +1,9 @@
 """Callbacks and loggers of one stage: checkpoints, learning-rate monitor, progress bar, metric sinks.
 
-Checkpoints (``RUN_DIR/<stage>/checkpoints/``): ``last.ckpt`` every ``checkpoint_every_n_steps``
-optimizer steps (full state: weights, optimizer, scheduler, loops, so ``--resume`` continues a killed
-run) and ``best-*.ckpt`` by the stage row's monitored metric (``monitor`` in :mod:`panovlm.stages`).
-Lightning writes local checkpoints inside an fsspec transaction (temporary file, then rename), so a
-kill during a save never leaves a truncated file.
+Checkpoints (``RUN_DIR/<stage>/checkpoints/``): step- and time-based resume checkpoints with the
+full state (:mod:`panovlm.training.checkpointing`: cadence, atomic writes, newest valid file), an
+interrupt checkpoint on SIGINT / SIGTERM (:class:`panovlm.training.guards.GracefulStop`) and
+``best-*.ckpt`` by the stage row's monitored metric (``monitor`` in :mod:`panovlm.stages`).
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from panovlm.config.run_config import RunConfig
 from panovlm.stages import Stage, get_stage
+from panovlm.training.checkpointing import checkpoint_callbacks
+from panovlm.training.guards import GracefulStop
 
 LAST = "last.ckpt"
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class ProgressLog(Callback):
         self._last_logged = step
         elapsed = time.monotonic() - self._start
         done = max(1, step - self._first_step)
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # {} for a skipped batch
         loss_text = f"{float(loss):.4f}" if loss is not None else "n/a (batch skipped)"
         eta = f"ETA {elapsed / done * max(0, total - step):.0f} s" if total is not None else "ETA unknown"
         logger.info("stage %s: step %d/%s (epoch %d/%d) loss %s, %.0f s elapsed, %s", self.stage, step,
@@ -85,12 +86,13 @@ def best_checkpoint(ckpt_dir: Path, row: Stage) -> ModelCheckpoint:
 
 def build_callbacks(config: RunConfig, stage: str, stage_dir: Path) -> list[Callback]:
     ckpt_dir, row = stage_dir / "checkpoints", get_stage(stage)
+    hint = f"panovlm train --out {stage_dir.parent} --resume (with this run's --config, --stage and --set options)"
     callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True,
-                        every_n_train_steps=config.trainer.checkpoint_every_n_steps),
+        *checkpoint_callbacks(config.checkpoint, ckpt_dir),
         best_checkpoint(ckpt_dir, row),
         LearningRateMonitor(logging_interval="step"),
         ProgressLog(stage, config.trainer.progress_every_n_steps, row.monitor),
+        GracefulStop(stage, ckpt_dir, hint),
     ]
     if progress_bar_enabled(config.trainer.progress_bar):
         callbacks.append(RichProgressBar())

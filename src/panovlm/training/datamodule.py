@@ -33,6 +33,7 @@ from panovlm.data.datasets import read_samples
 from panovlm.data.io import load_image
 from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 from panovlm.stages import get_stage
+from panovlm.training.loader import ResumableLoader, ResumableRandomSampler, TrackedDataset
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ class PanoramaDataModule(L.LightningDataModule):
         self.system_prompt = config.data.system_prompt or system_prompt
         self.train_set: PanoramaDataset | None = None
         self.val_set: PanoramaDataset | None = None
+        self._train_loader: ResumableLoader | None = None
+        self._loader_state: dict | None = None  # from a checkpoint, for the next train loader
 
     def _path(self, name: str) -> Path:
         path = Path(self.config.data.data_dir) / name
@@ -196,18 +199,26 @@ class PanoramaDataModule(L.LightningDataModule):
                                            train=True)
             self.val_set = self._dataset(self.config.data.val_file, self.config.data.max_val_samples, self.config.seed)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         workers = self.config.data.num_workers
-        return DataLoader(
-            dataset,
+        tracked = TrackedDataset(dataset, workers)  # a failing or dying load names its sample
+        kwargs = dict(
             batch_size=self.stage_cfg.batch_size,
-            shuffle=shuffle,
             num_workers=workers,
             collate_fn=Collator(self.processor.tokenizer.pad_token_id, self.processor.image_processor.view_plan),
             pin_memory=torch.cuda.is_available(),
             persistent_workers=workers > 0,
             worker_init_fn=_worker_init if workers > 0 else None,
         )
+        if not train:
+            return DataLoader(tracked, shuffle=False, **kwargs)
+        # Same shuffle draws as DataLoader(shuffle=True); resumable mid-epoch (panovlm.training.loader).
+        return ResumableLoader(tracked, sampler=ResumableRandomSampler(tracked), position=self._batches_done,
+                               validation_follows=self._validation_follows, **kwargs)
+
+    def _batches_done(self) -> int:
+        """Batches of the current epoch whose training step finished (what a resumed epoch skips)."""
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         # One placeholder per row -> the V * S' copies the model writes the vision tokens over (labels -100 there).
@@ -216,12 +227,34 @@ class PanoramaDataModule(L.LightningDataModule):
         ids, mask, labels = self.processor.expand_vision(batch["input_ids"], batch["attention_mask"], batch["labels"])
         return {**batch, "input_ids": ids, "attention_mask": mask, "labels": labels}
 
+    def _validation_follows(self, done: int) -> bool:
+        """Whether the trainer validates after batch ``done`` of this epoch (a fresh, worker-less val iterator)."""
+        t = self.trainer
+        every = t.check_val_every_n_epoch
+        if self.config.data.num_workers > 0 or t.limit_val_batches == 0 or (every and (t.current_epoch + 1) % every):
+            return False  # persistent val workers draw their seed once per process: not replayable (reliability.md)
+        at = t.val_check_batch  # None: validation by wall time, never right after a known batch
+        return done == t.num_training_batches if at is None else done % int(at) == 0 or done == t.num_training_batches
+
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         # Only tensors move; the ViewPlan (a frozen dataclass) and the tile metas stay as they are.
         return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        loader = self._loader(self.train_set, train=True)
+        if self._loader_state is not None:
+            loader.load_state_dict(self._loader_state)
+            self._loader_state = None
+        self._train_loader = loader
+        return loader
+
+    # The loader position travels in the data module's state: Lightning restores it before
+    # configure_optimizers, whose estimated_stepping_batches builds (and starts) the train loader.
+    def state_dict(self) -> dict:
+        return {} if self._train_loader is None else {"train_loader": self._train_loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._loader_state = state_dict.get("train_loader")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set, train=False)

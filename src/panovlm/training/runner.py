@@ -4,14 +4,17 @@ Run layout::
 
     RUN_DIR/state.json                      stages done / running (atomic)
     RUN_DIR/logs/<stage>_<YYYYMMDD_HHMMSS>.log
-    RUN_DIR/<stage>/checkpoints/last.ckpt   full training state (resume)
+    RUN_DIR/.lock                           the process training into RUN_DIR (panovlm.training.guards)
+    RUN_DIR/<stage>/checkpoints/step-*.ckpt full training state every N steps / minutes (resume;
+                                            panovlm.training.checkpointing), last.ckpt -> the newest
     RUN_DIR/<stage>/checkpoints/best-*.ckpt best value of the stage's monitored metric
     RUN_DIR/<stage>/csv/, tensorboard/      metrics
     RUN_DIR/<stage>/model_final/            model.safetensors + config + processor + run_config.yaml
 
 A stage starts from ``RUN_DIR/<previous stage>/model_final`` when that exists (``from_pretrained``;
 a failed load is fatal), otherwise from the config's models. ``resume=True`` skips completed stages
-and continues a running one from its ``last.ckpt`` with optimizer, scheduler and loop state.
+and continues a running one from its newest valid checkpoint with optimizer, scheduler, loop, data
+position and RNG state (a truncated or damaged newest file is logged and the previous one used).
 ``resume=<checkpoint file>`` applies to the first stage trained: its own checkpoint continues exactly,
 another stage's checkpoint gives only the starting weights (:mod:`panovlm.training.resume`).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,9 +45,11 @@ from panovlm.models.processing_panollava import PanoLLaVaProcessor
 from panovlm.models.tiny import tiny_model, tiny_processor
 from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
 from panovlm.training.callbacks import build_callbacks, build_loggers, progress_bar_enabled
+from panovlm.training.checkpointing import AtomicCheckpointIO, checkpoint_bytes, files_kept, newest_valid_checkpoint
 from panovlm.training.datamodule import PanoramaDataModule
+from panovlm.training.guards import GracefulStop, RunLock, TrainingInterrupted, check_free_disk, check_writable
 from panovlm.training.logging_setup import silence_litlogger_tip, stage_log_file
-from panovlm.training.module import PanoVLMModule
+from panovlm.training.module import NonFiniteLossError, NonFiniteModelError, PanoVLMModule, nonfinite_parameters
 from panovlm.training.resume import check_checkpoint_file, checkpoint_stage, load_checkpoint_weights
 from panovlm.training.stages import set_trainable
 from panovlm.training.state import RunState
@@ -99,6 +105,8 @@ def build_trainer(config: RunConfig, stage: str, stage_dir: Path, **extra: Any) 
         callbacks=build_callbacks(config, stage, stage_dir), logger=build_loggers(config, stage, stage_dir),
         default_root_dir=str(stage_dir),
     )
+    if not tr.strategy.startswith(("deepspeed", "fsdp")):  # those strategies write sharded checkpoints themselves
+        kwargs["plugins"] = [AtomicCheckpointIO()]
     kwargs.update(extra)
     return L.Trainer(**kwargs)
 
@@ -117,6 +125,9 @@ def save_final(model: Any, processor: Any, config: RunConfig, target: Path, lora
     With ``lora`` (the peft wrapper of ``model``) the adapters are merged first, so the saved model is a
     plain ``PanoLLaVaForConditionalGeneration`` that ``from_pretrained`` loads without peft.
     """
+    bad = nonfinite_parameters(model)
+    if bad:
+        raise NonFiniteModelError(f"not saving {target}: trainable weights are NaN/inf ({', '.join(bad)})")
     tmp = target.with_name(f".{target.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -171,11 +182,15 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         model = lora.get_base_model()
     counts = set_trainable(model, stage, cfg)
     cached = attach_feature_cache(model, cache)
-    module = PanoVLMModule(model, stage, cfg, gradient_checkpointing=config.trainer.gradient_checkpointing)
+    module = PanoVLMModule(model, stage, cfg, gradient_checkpointing=config.trainer.gradient_checkpointing,
+                           nonfinite=config.checkpoint.nonfinite_loss)
     data = PanoramaDataModule(config, stage, processor, model.config.vision_token, model.config.system_prompt)
     trainer = build_trainer(config, stage, stage_dir)
-    last = stage_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = str(continue_ckpt) if continue_ckpt is not None else str(last) if resume and last.exists() else None
+    ckpt_dir, last = stage_dir / "checkpoints", stage_dir / "checkpoints" / "last.ckpt"
+    newest = newest_valid_checkpoint(ckpt_dir) if resume and continue_ckpt is None else None
+    ckpt_path = str(continue_ckpt) if continue_ckpt is not None else str(newest) if newest else None
+    if trainer.is_global_zero:
+        check_room(config, model, stage_dir)
     start = time.monotonic()
     with stage_log_file(out, stage, trainer.is_global_zero) as log_path:
         logger.info("stage %s: init from %s, %s, feature cache %s, log %s", stage, init or "the config's models",
@@ -183,7 +198,7 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         if trainer.is_global_zero:
             state.update(stage, status="running", init_from=str(init) if init else None, log=str(log_path),
                          trainable=counts)
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+        fit(trainer, module, data, ckpt_path, ckpt_dir)
         final = stage_dir / FINAL
         if trainer.is_global_zero:
             save_final(module.model, processor, config, final, lora=lora)
@@ -201,7 +216,31 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
         if cached:
             logger.info("feature cache after stage %s: %s", stage, cache.stats())
         model.vision_tower.feature_cache = None
+    stop = next(c for c in trainer.callbacks if isinstance(c, GracefulStop))
+    if stop.signum is not None:  # the signal came after the last batch: the stage finished, the run stops here
+        raise TrainingInterrupted(f"stage {stage} completed; stopping on {signal.Signals(stop.signum).name}. "
+                                  f"Resume with: {stop.resume_hint}", stop.signum)
     return record
+
+
+def check_room(config: RunConfig, model: Any, stage_dir: Path) -> None:
+    """Refuse to train when the stage folder cannot be written or its disk cannot hold the checkpoints kept."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(stage_dir)
+    one = checkpoint_bytes(model)
+    need = int(config.checkpoint.min_free_gb * 1e9) if config.checkpoint.min_free_gb is not None else \
+        one * files_kept(config.checkpoint)
+    check_free_disk(stage_dir, need, f"{files_kept(config.checkpoint)} checkpoints of {one / 1e9:.2f} GB "
+                                     "(checkpoint.keep_last) and the final model")
+
+
+def fit(trainer: Any, module: Any, data: Any, ckpt_path: str | None, ckpt_dir: Path) -> None:
+    """``trainer.fit``; a NaN / inf loss is re-raised naming the last good checkpoint to resume from."""
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    except NonFiniteLossError as err:
+        good = newest_valid_checkpoint(ckpt_dir)
+        raise NonFiniteLossError(f"{err}; last good checkpoint: {good or 'none written yet'}") from err
 
 
 def _launch_rank() -> int:
@@ -227,6 +266,14 @@ def run_training(config: RunConfig, stage: str | Sequence[str] = "all", out_dir:
     plan = stage_plan(stage)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if _launch_rank() != 0:  # DDP children train into the folder that rank 0 holds
+        return _run_plan(config, plan, out, resume)
+    check_writable(out)
+    with RunLock(out):
+        return _run_plan(config, plan, out, resume)
+
+
+def _run_plan(config: RunConfig, plan: Sequence[str], out: Path, resume: bool | str | Path) -> dict:
     state = RunState.load(out / "state.json")
     ckpt = None if isinstance(resume, bool) else check_checkpoint_file(Path(resume))
     continues = ckpt is not None and checkpoint_stage(ckpt) == plan[0]
