@@ -25,7 +25,7 @@ def test_expanding_with_tags_keeps_left_padding_and_masks_the_span():
     assert new_mask.tolist() == [[0, 0, 1, 1, 1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1, 1, 1, 1, 1]]
     assert (new_labels[:, 3:9] == IGNORE_INDEX).all() and new_labels[:, -1].tolist() == [2, 2]
     plain = expand_vision_placeholders(ids, 9, 4, mask, labels)
-    assert all(torch.equal(a, b) for a, b in zip(plain, expand_vision_placeholders(ids, 9, [9] * 4, mask, labels)))
+    assert all(torch.equal(a, b) for a, b in zip(plain, expand_vision_placeholders(ids, 9, [9] * 4, mask, labels), strict=True))
 
 
 def test_tags_name_each_views_direction():
