@@ -85,3 +85,8 @@ def test_eval_runs_on_an_adapted_model(panoshapes: Path, tmp_path: Path) -> None
     assert metrics["num_samples"] > 0 and "CIDEr" in metrics and "direction_f1" in metrics
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["model"] == str(model_dir)
     assert (tmp_path / "eval" / "predictions.csv").read_text().count("\n") == metrics["num_samples"] + 1
+
+    from panovlm.hub.convert import ConversionError, export
+
+    with pytest.raises(ConversionError, match="adapted off-the-shelf VLM .* already a Hugging Face folder"):
+        export(model_dir, tmp_path / "export")

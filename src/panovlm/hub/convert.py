@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from panovlm.adapt.model import ADAPT_FILE, is_adapted
 from panovlm.config.stage_config import MODULE_GROUPS, STAGE_NAMES
 from panovlm.hub.card import write_model_card
 from panovlm.hub.check import CONFIG_FILE, PROCESSOR_FILE, check_folder, read_model_config, read_model_dir_state
@@ -93,6 +94,11 @@ def locate(source: str | Path, config_dir: str | Path | None = None) -> Source:
             config_dir = _find_config_dir(path, stage_dir, run_dir)
         return Source(path, "lightning", Path(config_dir), stage, run_dir)
     if path.is_dir():
+        if is_adapted(path):
+            raise ConversionError(f"{path} is an adapted off-the-shelf VLM (model.kind: adapt, {ADAPT_FILE}): it is "
+                                  "already a Hugging Face folder of its base family with the LoRA merged, which that "
+                                  "family's class loads without panovlm; `panovlm export` converts PanoLLaVA "
+                                  "checkpoints only (docs/adapt.md)")
         if not (path / CONFIG_FILE).is_file():
             raise ConversionError(f"{path / CONFIG_FILE} is missing: a model folder needs the config.json that "
                                   "save_pretrained writes (or pass a Lightning .ckpt file)")
