@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 
 from panovlm.data.io import ImageLoadError
-from panovlm.demo.look import Look, look_from_click, render_look
+from panovlm.demo.look import Look, look_from_click, render_look, view_label
 from panovlm.demo.session import Answer, DemoSession, display_erp
 from panovlm.evaluation.generation import GenerationSettings
 
@@ -107,7 +107,7 @@ class DemoHandlers:
             return
         settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature))
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
-        labels = [label for _, label in self.session.model_views(erp)]
+        labels = [view_label(view) for view in self.session.plan.views]  # no need to render the views again
         for piece in self.session.answer(erp, question, settings):
             if isinstance(piece, Answer):
                 history[-1] = {"role": "assistant", "content": piece.text}
