@@ -21,12 +21,13 @@ from typing import Any, Literal, get_type_hints
 
 import yaml
 
+from panovlm.config.checkpoint_config import CheckpointSettings
+from panovlm.config.quickstart_config import QuickstartSettings
 from panovlm.config.stage_config import StageSet
 from panovlm.config.typed import ConfigError, check, coerce, from_dict
 from panovlm.data.augment import is_phrase_cycle
-from panovlm.data.synth_render import BACKGROUND_LEVELS
 from panovlm.models.configuration_panollava import PanoLLaVaConfig
-from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
+from panovlm.stages import STAGE_NAMES, get_stage
 
 STRATEGIES: tuple[str, ...] = (
     "auto", "single_device", "ddp", "ddp_spawn", "ddp_fork", "ddp_find_unused_parameters_true", "fsdp",
@@ -141,37 +142,6 @@ class TrainerSettings:
         check(self.log_every_n_steps >= 1, "trainer.log_every_n_steps", self.log_every_n_steps, "an integer >= 1")
 
 
-NONFINITE_POLICIES: tuple[str, ...] = ("stop", "skip")
-
-
-@dataclass(frozen=True)
-class CheckpointSettings:
-    """Resume checkpoints of a stage (``RUN_DIR/<stage>/checkpoints``, :mod:`panovlm.training.checkpointing`).
-
-    ``step-*.ckpt`` every ``every_n_steps`` optimizer steps and ``time-*.ckpt`` every ``every_minutes``
-    of training (null: off), each keeping the newest ``keep_last``; ``last.ckpt`` links the newest step
-    checkpoint. ``min_free_gb`` null: the free space needed is estimated from the model and optimizer.
-    ``nonfinite_loss``: ``stop`` ends the stage at a NaN/inf loss naming the step and the last good
-    checkpoint; ``skip`` drops that batch (no optimizer step) and counts it.
-    """
-
-    every_n_steps: int = 50
-    every_minutes: float | None = 10.0
-    keep_last: int = 2
-    min_free_gb: float | None = None
-    nonfinite_loss: Literal["stop", "skip"] = "stop"
-
-    def __post_init__(self) -> None:
-        check(self.every_n_steps >= 1, "checkpoint.every_n_steps", self.every_n_steps, "an integer >= 1")
-        check(self.every_minutes is None or self.every_minutes > 0, "checkpoint.every_minutes", self.every_minutes,
-              "null (off) or a number of minutes > 0")
-        check(self.keep_last >= 1, "checkpoint.keep_last", self.keep_last, "an integer >= 1")
-        check(self.min_free_gb is None or self.min_free_gb >= 0, "checkpoint.min_free_gb", self.min_free_gb,
-              "null (estimated) or a number of GB >= 0")
-        check(self.nonfinite_loss in NONFINITE_POLICIES, "checkpoint.nonfinite_loss", self.nonfinite_loss,
-              f"one of {list(NONFINITE_POLICIES)}")
-
-
 @dataclass(frozen=True)
 class LoggingSettings:
     """Metric sinks: CSV and TensorBoard by default, Weights & Biases when a project is named."""
@@ -181,26 +151,6 @@ class LoggingSettings:
     wandb_project: str | None = None
     wandb_entity: str | None = None
     run_name: str | None = None
-
-
-@dataclass(frozen=True)
-class QuickstartSettings:
-    """Data sizes and level used by ``panovlm quickstart``."""
-
-    train: int = 400
-    val: int = 24
-    test: int = 48
-    size: tuple[int, int] = (512, 256)  # ERP width, height: 128 px per 90-degree view, the tiny views' resolution
-    eval_batch_size: int = 16
-    # PanoShapes background level: "plain" (one grey) or "varied" (docs/training.md, sections 7 and 8).
-    backgrounds: str = "plain"
-    stages: tuple[str, ...] = STAGE_NAMES  # the stages the quickstart trains (the ablation drops "vision")
-
-    def __post_init__(self) -> None:
-        check(in_stage_order(self.stages), "quickstart.stages", list(self.stages),
-              f"distinct stages from {list(STAGE_NAMES)} in that order")
-        check(self.backgrounds in BACKGROUND_LEVELS, "quickstart.backgrounds", self.backgrounds,
-              f"one of {list(BACKGROUND_LEVELS)}")
 
 
 @dataclass(frozen=True)

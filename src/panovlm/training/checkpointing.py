@@ -31,7 +31,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from panovlm.config.run_config import CheckpointSettings
+from panovlm.config.checkpoint_config import CheckpointSettings
 
 logger = logging.getLogger(__name__)
 RESUME_PATTERNS: tuple[str, ...] = ("last.ckpt", "step-*.ckpt", "time-*.ckpt", "interrupt-*.ckpt")
