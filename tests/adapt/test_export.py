@@ -72,7 +72,7 @@ def test_merged_export_loads_with_the_family_class_and_matches_training(adapted_
     card = (out / "README.md").read_text()
     assert "trust_remote_code=True" not in card and "Qwen2_5_VLForConditionalGeneration.from_pretrained" in card
     for needle in ("base `tiny-qwen2_5_vl`", "LoRA adapters are merged", "`anyres_e2p`: 9 views",
-                   "36 visual tokens per panorama", "panovlm generate --model"):
+                   "36 visual tokens per panorama", "panovlm generate --model", "| finetune | completed | 2 |"):
         assert needle in card, needle
 
 

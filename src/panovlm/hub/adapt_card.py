@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from panovlm.adapt.tiny import TINY_BASES
-from panovlm.hub.card import CARD_FILE, is_hub_id, load_metrics, metrics_section, model_index, read_yaml, stages_section
+from panovlm.hub.card import (
+    CARD_FILE,
+    is_hub_id,
+    load_metrics,
+    metrics_section,
+    model_index,
+    read_json,
+    read_yaml,
+    stages_section,
+)
 
 if TYPE_CHECKING:  # the export result type only; convert imports this module's caller
     from panovlm.adapt.model import PanoAdapter
@@ -128,13 +137,14 @@ def render_adapted_card(adapter: PanoAdapter, result: ExportResult, metrics: Seq
     folders = [source.path, source.config_dir] if source.path.is_dir() else [source.config_dir]
     run_config = next((c for c in (read_yaml(f / "run_config.yaml") for f in folders) if c), {})
     base = original_base(run_config, source.config_dir)
+    state = read_json(source.run_dir / "state.json") if source.run_dir is not None else {}
     if isinstance(run_config.get("stages"), dict):  # the core's stage table lists stages the adapter never runs
         run_config = {**run_config, "stages": {k: v for k, v in run_config["stages"].items()
                                                if k in adapter.settings.stages}}
     name = name or result.output_dir.name
     meta = _metadata(name, adapter, base, metrics, license=license, datasets=datasets, base_models=base_models)
     body = [f"# {name}", "", *_intro(adapter, result, base), *_plan_section(adapter),
-            *stages_section(result, run_config, {}), *metrics_section(metrics), "## Usage", "",
+            *stages_section(result, run_config, state), *metrics_section(metrics), "## Usage", "",
             usage_snippet(repo_id or name, adapter, result.merged_lora), "",
             "## Limitations", "", *[f"- {line}" for line in LIMITATIONS], ""]
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + "\n".join(body)

@@ -33,7 +33,13 @@ from panovlm.data.datasets import read_samples
 from panovlm.data.io import load_image
 from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 from panovlm.stages import get_stage
-from panovlm.training.loader import ResumableLoader, ResumableRandomSampler, TrackedDataset
+from panovlm.training.loader import (
+    ResumableLoader,
+    ResumableRandomSampler,
+    TrackedDataset,
+    batches_done,
+    validation_follows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -217,8 +223,7 @@ class PanoramaDataModule(L.LightningDataModule):
                                validation_follows=self._validation_follows, **kwargs)
 
     def _batches_done(self) -> int:
-        """Batches of the current epoch whose training step finished (what a resumed epoch skips)."""
-        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return batches_done(self.trainer)
 
     def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         # One placeholder per row -> the V * S' copies the model writes the vision tokens over (labels -100 there).
@@ -228,13 +233,7 @@ class PanoramaDataModule(L.LightningDataModule):
         return {**batch, "input_ids": ids, "attention_mask": mask, "labels": labels}
 
     def _validation_follows(self, done: int) -> bool:
-        """Whether the trainer validates after batch ``done`` of this epoch (a fresh, worker-less val iterator)."""
-        t = self.trainer
-        every = t.check_val_every_n_epoch
-        if self.config.data.num_workers > 0 or t.limit_val_batches == 0 or (every and (t.current_epoch + 1) % every):
-            return False  # persistent val workers draw their seed once per process: not replayable (reliability.md)
-        at = t.val_check_batch  # None: validation by wall time, never right after a known batch
-        return done == t.num_training_batches if at is None else done % int(at) == 0 or done == t.num_training_batches
+        return validation_follows(self.trainer, self.config.data.num_workers, done)
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         # Only tensors move; the ViewPlan (a frozen dataclass) and the tile metas stay as they are.
