@@ -2,7 +2,8 @@
 
 The stop is an exception raised inside a training step after the step-3 checkpoint (a crash, as far
 as the run folder can tell); the resume restores the LoRA + trainable weights, optimizer, scheduler,
-step, the data loader's position and the RNG states (LoRA dropout 0.05 draws from them).
+step, the data loader's position and the RNG states (LoRA dropout 0.05 and the quarter-turn
+rotation draw from them).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def _config(data: Path) -> object:
         "model.kind=adapt", "model.base=tiny-qwen2_5_vl", "model.view_size=56", f"data.data_dir={data}",
         "data.num_workers=0", "data.max_train_samples=4", "stages.finetune.batch_size=1", f"stages.finetune.max_steps={STEPS}",
         "stages.finetune.epochs=5", "stages.finetune.lr=0.01", "checkpoint.every_n_steps=1",
+        "data.rotation=quarter_turns",  # python random per sample: the resume must replay those draws too
         "logging.tensorboard=false", "trainer.progress_bar=false"])
 
 

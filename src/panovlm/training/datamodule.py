@@ -15,7 +15,6 @@ logged with its file and row and counted in the batch (``batch["skipped"]``, log
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from panovlm.config.run_config import RunConfig
-from panovlm.data.augment import TextTurner, rotate_erp
+from panovlm.data.augment import TextTurner, rotate_erp, turn_sample
 from panovlm.data.conversations import conversations_per_image, shuffle_turns
 from panovlm.data.datasets import read_samples
 from panovlm.data.io import load_image
@@ -101,15 +100,7 @@ class PanoramaDataset(Dataset):
         quarter_turns = random.randrange(4)
         if quarter_turns == 0 or not self.with_text:
             return sample, quarter_turns
-        messages = self.turner.messages(sample.messages, quarter_turns)
-        if messages is None:
-            if sample.sample_id not in self._unturnable:
-                self._unturnable.add(sample.sample_id)
-                logger.warning("sample %s is not rotated: its text has directions that data.rotation_phrases does "
-                               "not cover (%d such samples so far in this worker)", sample.sample_id,
-                               len(self._unturnable))
-            return sample, 0
-        return dataclasses.replace(sample, messages=messages), quarter_turns
+        return turn_sample(sample, self.turner, quarter_turns, self._unturnable)
 
     def _views(self, path: Path, quarter_turns: int) -> torch.Tensor:
         image_processor = self.processor.image_processor
