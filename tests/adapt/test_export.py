@@ -112,3 +112,13 @@ def test_model_final_exports_merged_and_refuses_keep_adapters(adapted_run: Path,
     with pytest.raises(ConversionError, match=r"--model-type vicreg: .*panovlm_adapt.json is an adapted VLM"):
         export(model_final, tmp_path / "vicreg", model_type="vicreg")
     assert not (tmp_path / "kept").exists() and not (tmp_path / "vicreg").exists()
+
+
+def test_an_older_checkpoint_exports_with_a_warning(adapted_run: Path, tmp_path: Path, caplog) -> None:
+    import logging
+
+    older = _ckpt(adapted_run).parent / "step-00000001.ckpt"
+    with caplog.at_level(logging.WARNING, logger="panovlm.hub.adapt_export"):
+        result = export(older, tmp_path / "older")
+    assert result.source.extra["global_step"] == 1
+    assert "is from step 1 but stage finetune ended at step 2" in caplog.text

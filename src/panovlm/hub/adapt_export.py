@@ -39,8 +39,23 @@ def load_adapted(source: Any) -> tuple[PanoAdapter, dict[str, int]]:
         adapter.add_lora()  # the same adapters (names, shapes) as training injected: same settings
     match_state(state, adapter.state_dict(), source.path, f"the adapter of {source.config_dir / ADAPT_FILE}")
     adapter.load_state_dict(state, strict=True)
+    _warn_if_behind(source)
     head = sum(1 for k in state if k.startswith("overlap_head."))
     return adapter.eval(), ({"vicreg_projector": head} if head else {})
+
+
+def _warn_if_behind(source: Any) -> None:
+    """Say so when the checkpoint is older than the stage's end (max_steps not a multiple of every_n_steps)."""
+    from panovlm.hub.card import read_json
+
+    if source.run_dir is None or source.stage is None:
+        return
+    done = read_json(source.run_dir / "state.json").get("stages", {}).get(source.stage, {})
+    step = source.extra.get("global_step")
+    if done.get("status") == "completed" and step is not None and int(step) < int(done.get("global_step", 0)):
+        logger.warning("%s is from step %d but stage %s ended at step %d: the export holds the older weights "
+                       "(its model_final holds the final ones, merged)", source.path, step, source.stage,
+                       done["global_step"])
 
 
 def _check_request(source: Any, model_type: str, keep_adapters: bool) -> None:
