@@ -75,3 +75,23 @@ def direction_codec():
     from types import SimpleNamespace
 
     return SimpleNamespace(erp=direction_erp, decode=decode_direction, angle=angle_deg)
+
+
+@pytest.fixture(scope="session")
+def adapted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Qwen2.5-VL adapter (model.kind: adapt) trained 2 steps on PanoShapes, a checkpoint every step.
+
+    Shared by the adapter's export tests (tests/adapt) and the push tests (tests/hub); ``RUN/data`` holds the data.
+    """
+    from panovlm.config.run_config import load_run_config
+    from panovlm.data.synth import generate_panoshapes
+    from panovlm.training.runner import run_training
+
+    root = tmp_path_factory.mktemp("adapted_run")
+    generate_panoshapes(root / "data", train=4, val=2, test=1, size=(256, 128), backgrounds="plain")
+    config = load_run_config(None, [
+        "model.kind=adapt", "model.base=tiny-qwen2_5_vl", "model.view_size=56", f"data.data_dir={root / 'data'}",
+        "data.num_workers=0", "stages.finetune.batch_size=2", "stages.finetune.max_steps=2",
+        "checkpoint.every_n_steps=1", "logging.tensorboard=false", "trainer.progress_bar=false"])
+    run_training(config, "finetune", root / "run")
+    return root

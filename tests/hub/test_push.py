@@ -93,3 +93,48 @@ def test_model_and_processor_push_to_hub_upload_the_remote_code(monkeypatch) -> 
     tiny_processor(test=True).push_to_hub("someone/pano-tiny")
     assert {"config.json", "auto_map_panollava.py", "geometry.py"} <= set(uploads[0])
     assert {"processor_config.json", "auto_map_panollava.py", "data_image.py"} <= set(uploads[1])
+
+
+@pytest.fixture(scope="module")
+def adapted_export(adapted_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An adapted VLM (model.kind: adapt) exported with its peft adapter kept."""
+    out = tmp_path_factory.mktemp("push_adapted") / "pano-qwen"
+    export(adapted_run / "run" / "finetune" / "checkpoints" / "last.ckpt", out, keep_adapters=True)
+    return out
+
+
+def test_push_uploads_an_adapted_export(adapted_export: Path) -> None:
+    api = RecordingApi()
+    url = push_folder(adapted_export, "someone/pano-qwen", api=api)
+    assert url == "https://huggingface.co/someone/pano-qwen/commit/abc"
+    assert [c[0] for c in api.calls] == ["create_repo", "upload_folder"]
+    uploaded = set(api.calls[1][2]["uploaded"])
+    assert {"README.md", "config.json", "model.safetensors", "panovlm_adapt.json", "tokenizer.json",
+            "preprocessor_config.json", "adapter"} <= uploaded
+    assert not any(name.endswith(".py") for name in uploaded)  # no remote code
+
+
+def test_push_refuses_a_broken_adapted_export(adapted_export: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    api = RecordingApi()
+    no_adapter = tmp_path / "no_adapter"
+    shutil.copytree(adapted_export, no_adapter)
+    (no_adapter / "adapter" / "adapter_model.safetensors").unlink()
+    with pytest.raises(FolderError, match=r"adapter/adapter_model.safetensors is missing; panovlm_adapt.json names"):
+        push_folder(no_adapter, "someone/pano-qwen", api=api)
+    remote = tmp_path / "remote"
+    shutil.copytree(adapted_export, remote)
+    config = json.loads((remote / "config.json").read_text())
+    (remote / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "modeling_x.X"}}))
+    with pytest.raises(FolderError, match=r"holds remote code \(auto_map in config.json\)"):
+        push_folder(remote, "someone/pano-qwen", api=api)
+    assert api.calls == []  # nothing was sent
+
+
+def test_push_cli_takes_an_adapted_export_offline(adapted_export: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["push", str(adapted_export), "someone/pano-qwen"]) == 2  # checked, then the hub refuses offline
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("panovlm push:")]
+    assert len(errors) == 1 and "offline mode is enabled" in errors[0]

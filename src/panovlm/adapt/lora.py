@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -51,4 +52,42 @@ def attach_lora(model: nn.Module, family: Family, settings: AdaptSettings) -> An
 
 def merge(wrapped: Any) -> nn.Module:
     """Fold the adapters into the weights; returns the plain base model (no peft layers left)."""
+    return wrapped.merge_and_unload()
+
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def save_adapter(wrapped: Any, directory: str | Path, base_model_name_or_path: str | None = None) -> Path:
+    """Write the peft adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``) of ``wrapped``.
+
+    ``base_model_name_or_path`` replaces the local path peft would record: the base these adapters
+    fit is the export folder itself (its projector trained), not the hub base.
+    """
+    import json
+
+    directory = Path(directory)
+    wrapped.save_pretrained(str(directory))
+    # peft fills a missing base name with the local folder training loaded; that path means nothing elsewhere.
+    config_path = directory / "adapter_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base_model_name_or_path
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    (directory / "README.md").unlink(missing_ok=True)  # peft's empty template card; the export has the real one
+    return directory
+
+
+def load_adapter(base: nn.Module, directory: str | Path) -> nn.Module:
+    """``base`` with the peft adapter of ``directory`` merged in; every saved key must fit a LoRA layer of it."""
+    from safetensors.torch import load_file
+
+    peft = _peft()
+    directory = Path(directory)
+    saved = set(load_file(str(directory / ADAPTER_WEIGHTS)))
+    wrapped = peft.PeftModel.from_pretrained(base, str(directory))
+    expected = set(peft.get_peft_model_state_dict(wrapped))
+    if saved != expected:
+        raise ValueError(f"{directory / ADAPTER_WEIGHTS} does not fit the base model: "
+                         f"{len(saved - expected)} unexpected {sorted(saved - expected)[:4]}, "
+                         f"{len(expected - saved)} missing {sorted(expected - saved)[:4]}")
     return wrapped.merge_and_unload()

@@ -6,7 +6,9 @@ input), the visual-token hook and the optional VICReg head. ``forward`` returns 
 
 Saved layout (``save_pretrained``): the base model's own files (merged LoRA, so the folder loads
 with the family's class and no panovlm), its tokenizer and image processor, and
-``panovlm_adapt.json`` (the settings and the view plan the model was trained with).
+``panovlm_adapt.json`` (the settings and the view plan the model was trained with). An export with
+``--keep-adapters`` holds the base weights unmerged and the peft adapter in ``adapter/``;
+``panovlm_adapt.json`` then names that folder (``lora_adapter``) and :meth:`from_pretrained` merges it.
 
 Shapes: B panoramas, V views, (h, w) tokens per view, D the LM width, T text tokens.
 """
@@ -26,7 +28,7 @@ from transformers.utils import ModelOutput
 
 from panovlm.adapt.config import AdaptSettings, adapt_settings
 from panovlm.adapt.families import get_family
-from panovlm.adapt.lora import attach_lora, merge
+from panovlm.adapt.lora import attach_lora, load_adapter, merge, save_adapter
 from panovlm.adapt.messages import AdaptProcessor
 from panovlm.adapt.overlap import VisualTokenTap, overlap_terms, require_overlap
 from panovlm.adapt.views import effective_settings, fit_plan, view_grids, visual_tokens
@@ -103,6 +105,21 @@ class PanoAdapter(nn.Module):
         if self._peft:
             self.base = merge(self._peft.pop())
 
+    @property
+    def has_lora(self) -> bool:
+        return bool(self._peft)
+
+    def save_lora(self, directory: str | Path, base_model_name_or_path: str | None = None) -> Path:
+        """The attached adapters as a peft adapter folder (``PeftModel.from_pretrained(base, directory)``)."""
+        if not self._peft:
+            raise RuntimeError("no LoRA adapters are attached; add_lora() (or load a checkpoint that has them) first")
+        return save_adapter(self._peft[0], directory, base_model_name_or_path)
+
+    def unload_lora(self) -> None:
+        """Remove the adapters without merging: the base weights are left as they were under the adapters."""
+        if self._peft:
+            self.base = self._peft.pop().unload()
+
     # -- forward --------------------------------------------------------------------------------
     def check_overlap(self) -> None:
         require_overlap(self.plan, self.grids[0], self.settings)
@@ -149,37 +166,67 @@ class PanoAdapter(nn.Module):
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 
     # -- save / load ----------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Merged base model + tokenizer + image processor + ``panovlm_adapt.json``."""
+    def save_pretrained(self, directory: str | Path, lora_adapter: str | None = None) -> Path:
+        """Base model + tokenizer + image processor + ``panovlm_adapt.json``.
+
+        Without adapters attached the base holds merged weights. ``lora_adapter``: the subfolder where
+        :meth:`save_lora` wrote the adapters of these (then unmerged) base weights, recorded for loading.
+        """
         if self._peft:
-            raise RuntimeError("merge_lora() before save_pretrained(): the export holds merged weights")
+            raise RuntimeError("merge_lora() (or save_lora() + unload_lora()) before save_pretrained()")
         directory = Path(directory)
+        if lora_adapter is not None and not (directory / lora_adapter / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{directory / lora_adapter / 'adapter_config.json'} is missing; save_lora() "
+                                    "into that folder first")
         self.base.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
         self.processor.image_processor.save_pretrained(directory)
         record = {"settings": self.settings.to_dict(), "view_plan": self.plan.to_dict(),
                   "visual_tokens_per_panorama": self.visual_tokens, "family": self.family.name}
+        if lora_adapter is not None:
+            record["lora_adapter"] = lora_adapter
         (directory / ADAPT_FILE).write_text(json.dumps(record, indent=2))
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> PanoAdapter:
+    def from_pretrained(cls, directory: str | Path, base: nn.Module | None = None) -> PanoAdapter:
+        """Load a saved or exported folder; a recorded peft adapter (``lora_adapter``) is merged in.
+
+        ``base``: the folder's base model already loaded (``panovlm.hub.adapt_check`` loads it to check its keys).
+        """
         from transformers import AutoImageProcessor, AutoTokenizer
 
         from panovlm.adapt.families import model_class
         from panovlm.adapt.loading import resolve_dtype
 
         directory = Path(directory)
-        if not (directory / ADAPT_FILE).is_file():
-            raise FileNotFoundError(f"{directory} holds no adapted model ({ADAPT_FILE} missing)")
-        record = json.loads((directory / ADAPT_FILE).read_text())
+        record = read_record(directory)
         settings = adapt_settings(record["settings"], prefix=f"{directory / ADAPT_FILE}")
         family = get_family(record["family"])
-        base = model_class(family).from_pretrained(directory, dtype=resolve_dtype(settings.dtype))
+        if base is None:
+            base = model_class(family).from_pretrained(directory, dtype=resolve_dtype(settings.dtype))
+        if record.get("lora_adapter") is not None:
+            base = load_adapter(base, directory / record["lora_adapter"])
         tokenizer = AutoTokenizer.from_pretrained(directory)
         image_processor = AutoImageProcessor.from_pretrained(directory)
         plan = ViewPlan.from_dict(record["view_plan"])
         return cls(base, tokenizer, image_processor, dataclasses.replace(settings, base=str(directory)), plan)
+
+
+def read_record(directory: str | Path) -> dict:
+    """The ``panovlm_adapt.json`` of ``directory`` (settings, view plan, family, token count, adapter folder)."""
+    path = Path(directory) / ADAPT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} holds no adapted model ({ADAPT_FILE} missing)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); expected the record "
+                         "PanoAdapter.save_pretrained writes") from err
+    missing = [k for k in ("settings", "view_plan", "family") if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}; expected the record PanoAdapter.save_pretrained writes")
+    return record
 
 
 def is_adapted(directory: str | Path) -> bool:

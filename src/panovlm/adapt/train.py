@@ -8,7 +8,9 @@
 ``w`` is ``stages.finetune.vicreg_loss_weight`` (null: ``model.default_overlap_weight`` in views mode,
 0 in native mode). Group names are the core's (``language_model``, ``projector``, ``vision_tower``,
 ``vicreg_projector``), so ``stages.<stage>.train`` overrides them the same way. Every stage saves
-``RUN_DIR/<stage>/model_final`` with merged weights; the next stage starts from it.
+``RUN_DIR/<stage>/model_final`` with merged weights; the next stage starts from it. The run folder
+is the core's (``RUN_DIR/state.json``, ``.lock``, ``<stage>/checkpoints``), and ``--resume``
+continues it the same way: see :func:`run_adapt_training`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import lightning as L
 import torch
 
 from panovlm.adapt.config import AdaptSettings
-from panovlm.adapt.data import AdaptCollator, AdaptDataset, model_inputs
+from panovlm.adapt.data import AdaptDataModule, model_inputs
 from panovlm.adapt.model import PanoAdapter
 from panovlm.config.stage_config import StageConfig
 from panovlm.training.optim import build_optimizer
+from panovlm.training.state import RunState
 
 logger = logging.getLogger(__name__)
 FINAL = "model_final"
@@ -110,25 +113,13 @@ class AdaptModule(L.LightningModule):
         return build_optimizer(self.adapter, self.stage_cfg, int(self.trainer.estimated_stepping_batches))
 
 
-def _loader(config: Any, name: str, limit: int | None, adapter: PanoAdapter, cfg: StageConfig, shuffle: bool) -> Any:
-    from torch.utils.data import DataLoader
+def run_adapt_stage(config: Any, settings: AdaptSettings, stage: str, out: Path, init: Path | None,
+                    state: RunState, continue_ckpt: Path | None = None) -> dict:
+    """Train one adapter stage into ``out/<stage>``; returns its record.
 
-    from panovlm.data.datasets import read_samples
-
-    path = Path(config.data.data_dir) / name
-    if not path.is_file():
-        raise FileNotFoundError(f"data file {path} does not exist (data.data_dir={config.data.data_dir!r})")
-    samples, report = read_samples(path, strict=config.data.strict)
-    samples = samples[:limit] if limit is not None else samples
-    if not samples:
-        raise ValueError(f"data file {path} has no usable samples ({report.summary()})")
-    data = AdaptDataset(samples, adapter.processor, adapter.settings.max_text_length, strict=config.data.strict)
-    return DataLoader(data, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=config.data.num_workers,
-                      collate_fn=AdaptCollator(adapter.processor), persistent_workers=config.data.num_workers > 0)
-
-
-def run_adapt_stage(config: Any, settings: AdaptSettings, stage: str, out: Path, init: Path | None) -> dict:
-    """Train one adapter stage into ``out/<stage>``; returns its record."""
+    ``continue_ckpt``: a checkpoint of this stage to continue exactly (weights with the LoRA adapters,
+    optimizer, scheduler, loop, data position and RNG states: Lightning's ``ckpt_path``).
+    """
     from panovlm.training.runner import build_trainer
 
     cfg = config.stages.get(stage)
@@ -138,25 +129,29 @@ def run_adapt_stage(config: Any, settings: AdaptSettings, stage: str, out: Path,
     if "vicreg_loss" in weights:
         adapter.check_overlap()  # refuse a plan whose tiles do not overlap, before any step
     if stage == "finetune" or adapter.settings.lora_vision:
-        adapter.add_lora()
+        adapter.add_lora()  # before the checkpoint is restored: it holds these adapters' weights
     if config.trainer.gradient_checkpointing:
         adapter.base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         adapter.base.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need grads
     groups = cfg.train if cfg.train is not None else stage_groups(stage, adapter.settings, "vicreg_loss" in weights)
     counts = set_trainable(adapter, groups)
-    logger.info("adapt stage %s: %d visual tokens per panorama, loss weights %s, trains %s", stage,
-                adapter.visual_tokens, weights, counts)
+    logger.info("adapt stage %s: %d visual tokens per panorama, loss weights %s, trains %s, %s", stage,
+                adapter.visual_tokens, weights, counts, f"resuming {continue_ckpt}" if continue_ckpt else "fresh")
     module = AdaptModule(adapter.train(), cfg, weights)
+    data = AdaptDataModule(config, cfg.batch_size, adapter.processor, adapter.settings.max_text_length)
     trainer = build_trainer(config, stage, out / stage)
+    state.update(stage, status="running", init_from=str(init) if init else None, trainable=counts,
+                 resumed_from=str(continue_ckpt) if continue_ckpt else None)
     start = time.monotonic()
-    trainer.fit(module, _loader(config, config.data.train_file, config.data.max_train_samples, adapter, cfg, True),
-                _loader(config, config.data.val_file, config.data.max_val_samples, adapter, cfg, False))
+    trainer.fit(module, datamodule=data, ckpt_path=str(continue_ckpt) if continue_ckpt else None)
     adapter.merge_lora()
     final = adapter.save_pretrained(out / stage / FINAL)
     (final / "run_config.yaml").write_text(record_config(config, adapter))
-    return {"status": "completed", "model_dir": str(final), "global_step": int(trainer.global_step),
-            "seconds": round(time.monotonic() - start, 1), "visual_tokens_per_panorama": adapter.visual_tokens,
-            "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}}
+    record = {"status": "completed", "model_dir": str(final), "global_step": int(trainer.global_step),
+              "seconds": round(time.monotonic() - start, 1), "visual_tokens_per_panorama": adapter.visual_tokens,
+              "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}}
+    state.update(stage, **record)
+    return record
 
 
 def record_config(config: Any, adapter: PanoAdapter) -> str:
@@ -171,12 +166,17 @@ def record_config(config: Any, adapter: PanoAdapter) -> str:
 
 
 def run_adapt_training(config: Any, stage: str | tuple[str, ...] = "all", out_dir: str | Path = "runs/adapt",
-                       resume: Any = False) -> dict:
-    """The ``model.kind: adapt`` branch of ``panovlm.training.runner.run_training``."""
-    from panovlm.adapt.config import adapt_settings
+                       resume: bool | str | Path = False) -> dict:
+    """The ``model.kind: adapt`` branch of ``panovlm.training.runner.run_training``.
 
-    if resume:
-        raise ValueError("--resume is not implemented for model.kind=adapt yet; start a new --out")
+    ``resume=True`` skips the stages ``RUN/state.json`` records as completed and continues a running
+    one from its newest valid checkpoint; ``resume=<checkpoint>`` continues the first stage trained
+    from that file (a checkpoint of that stage only). Without ``resume`` a folder that already holds
+    a planned stage is refused.
+    """
+    from panovlm.adapt.config import adapt_settings
+    from panovlm.training.guards import RunLock, check_writable
+
     settings = adapt_settings(config.model.settings)
     plan_stages = settings.stages if stage == "all" else ((stage,) if isinstance(stage, str) else tuple(stage))
     bad = [s for s in plan_stages if s not in ("vision", "finetune")]
@@ -184,10 +184,44 @@ def run_adapt_training(config: Any, stage: str | tuple[str, ...] = "all", out_di
         raise ValueError(f"model.kind=adapt trains the stages vision and finetune, got {bad}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_writable(out)
+    with RunLock(out):
+        return _run_plan(config, settings, plan_stages, out, resume)
+
+
+def _continue_from(resume: bool | str | Path, plan: tuple[str, ...]) -> Path | None:
+    """The checkpoint file of ``resume=<file>``, checked to belong to the first planned stage."""
+    from panovlm.training.resume import check_checkpoint_file, checkpoint_stage
+
+    if isinstance(resume, bool):
+        return None
+    ckpt = check_checkpoint_file(Path(resume))
+    if checkpoint_stage(ckpt) != plan[0]:
+        raise ValueError(f"--resume {ckpt}: model.kind=adapt continues a checkpoint of the first stage trained "
+                         f"({plan[0]!r}, RUN/{plan[0]}/checkpoints/*.ckpt); starting a stage from another stage's "
+                         "checkpoint is not supported, start it from that stage's model_final instead")
+    return ckpt
+
+
+def _run_plan(config: Any, settings: AdaptSettings, plan: tuple[str, ...], out: Path,
+              resume: bool | str | Path) -> dict:
+    from panovlm.training.checkpointing import newest_valid_checkpoint
+    from panovlm.training.runner import check_fresh
+
+    state = RunState.load(out / "state.json")
+    ckpt = _continue_from(resume, plan)
+    if resume is False:
+        check_fresh(state, plan, out)
     results: dict = {"run_dir": str(out), "stages": {}}
     init = None
-    for name in plan_stages:
-        results["stages"][name] = run_adapt_stage(config, settings, name, out, init)
+    for name in plan:
+        if resume is True and state.status(name) == "completed":
+            logger.info("stage %s already completed in %s; skipping", name, out)
+            results["stages"][name] = state.record(name)
+        else:
+            newest = newest_valid_checkpoint(out / name / "checkpoints") if resume is True else None
+            continued = ckpt if ckpt is not None and name == plan[0] else newest
+            results["stages"][name] = run_adapt_stage(config, settings, name, out, init, state, continued)
         init = Path(results["stages"][name]["model_dir"])
     results["final_model_dir"] = str(init)
     return results

@@ -1,7 +1,9 @@
 """``panovlm export``: a Lightning checkpoint or a stage's ``model_final`` -> a folder anyone can load.
 
 The folder holds safetensors weights, config, processor, the remote code (``trust_remote_code=True``
-without panovlm) and a model card; see :mod:`panovlm.hub.convert`. ``scripts/convert_to_hf.py`` is the
+without panovlm) and a model card; see :mod:`panovlm.hub.convert`. An adapted VLM (``model.kind: adapt``)
+exports as its base family's own folder, no remote code, plus ``panovlm_adapt.json``
+(:mod:`panovlm.hub.adapt_export`). ``scripts/convert_to_hf.py`` is the
 same command under the seed's name. A source that cannot be converted stops with one line naming the
 file and what was expected (exit status 2).
 """
@@ -30,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", dest="config_dir", type=Path, default=None,
                         help="saved folder giving config.json and the processor (default: the run's model_final)")
     parser.add_argument("--keep-adapters", action="store_true",
-                        help="LoRA: save the base weights and the peft adapter in OUT/adapter instead of merging")
+                        help="LoRA: save the base weights and the peft adapter in OUT/adapter instead of merging "
+                             "(needs a Lightning checkpoint: a model_final holds merged weights)")
     parser.add_argument("--metrics", type=Path, action="append", default=None,
                         help="metrics.json of panovlm eval for the card's model-index (repeatable)")
     parser.add_argument("--repo-id", default=None, help="hub id used in the card's usage snippet")

@@ -18,14 +18,18 @@ Shapes: ERP ``(H, W, 3)``.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from panovlm.data.synth import NOTHING, QUERY_TEMPLATES, SCENE_QUERIES, parse_caption, scene_caption
 from panovlm.data.synth_render import ShapeObject
 
+logger = logging.getLogger(__name__)
 HORIZON: tuple[str, ...] = ("front", "right", "behind", "left")
 
 
@@ -135,4 +139,21 @@ class TextTurner:
         return out
 
 
-__all__ = ["HORIZON", "TextTurner", "is_phrase_cycle", "rotate_erp", "turn_direction"]
+def turn_sample(sample: Any, turner: TextTurner, quarter_turns: int, unturnable: set[str]) -> tuple[Any, int]:
+    """``(sample with its text turned, quarter_turns)``, or ``(sample, 0)`` when its text cannot be turned.
+
+    ``unturnable``: the sample ids already warned about (one warning per sample and data-loader worker).
+    """
+    if quarter_turns % 4 == 0:
+        return sample, 0
+    messages = turner.messages(sample.messages, quarter_turns)
+    if messages is None:
+        if sample.sample_id not in unturnable:
+            unturnable.add(sample.sample_id)
+            logger.warning("sample %s is not rotated: its text has directions that data.rotation_phrases does "
+                           "not cover (%d such samples so far in this worker)", sample.sample_id, len(unturnable))
+        return sample, 0
+    return dataclasses.replace(sample, messages=messages), quarter_turns
+
+
+__all__ = ["HORIZON", "TextTurner", "is_phrase_cycle", "rotate_erp", "turn_direction", "turn_sample"]

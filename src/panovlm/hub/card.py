@@ -40,21 +40,21 @@ LIMITATIONS = (
 )
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
     if not path.is_file():
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
 
 
-def _is_hub_id(value: Any) -> bool:
+def is_hub_id(value: Any) -> bool:
     return isinstance(value, str) and value.count("/") == 1 and not Path(value).exists()
 
 
@@ -91,7 +91,7 @@ def model_index(name: str, model_type: str, metrics: Sequence[Mapping[str, Any]]
 def _metadata(name: str, result: ExportResult, run_config: Mapping, metrics: Sequence[Mapping], *,
               license: str | None, datasets: Sequence[str], base_models: Sequence[str]) -> dict:
     model_block = run_config.get("model", {}) if isinstance(run_config.get("model"), dict) else {}
-    bases = list(base_models) or [v for v in (model_block.get("vision"), model_block.get("language")) if _is_hub_id(v)]
+    bases = list(base_models) or [v for v in (model_block.get("vision"), model_block.get("language")) if is_hub_id(v)]
     meta: dict[str, Any] = {"library_name": "transformers", "pipeline_tag": PIPELINE_TAGS[result.model_type],
                             "tags": ["panovlm", "panorama", "360-degree", "equirectangular", "custom_code"]}
     if license:
@@ -134,7 +134,7 @@ def _architecture_section(model: Any) -> list[str]:
     return [*lines, ""]
 
 
-def _stages_section(result: ExportResult, run_config: Mapping, state: Mapping) -> list[str]:
+def stages_section(result: ExportResult, run_config: Mapping, state: Mapping) -> list[str]:
     source = result.source
     lines = ["## Training", "",
              f"Converted from `{source.path.name}` ({source.kind}"
@@ -159,7 +159,7 @@ def _stages_section(result: ExportResult, run_config: Mapping, state: Mapping) -
     return [*lines, ""]
 
 
-def _metrics_section(metrics: Sequence[Mapping]) -> list[str]:
+def metrics_section(metrics: Sequence[Mapping]) -> list[str]:
     if not metrics:
         return ["## Evaluation", "", "No evaluation metrics were given to the export (`--metrics metrics.json`).", ""]
     lines = ["## Evaluation", ""]
@@ -213,15 +213,15 @@ def render_model_card(model: Any, result: ExportResult, metrics: Sequence[Mappin
                       base_models: Sequence[str] = ()) -> str:
     source = result.source
     folders = [source.path, source.config_dir] if source.path.is_dir() else [source.config_dir]
-    run_config = next((c for c in (_read_yaml(f / "run_config.yaml") for f in folders) if c), {})
-    state = _read_json(source.run_dir / "state.json") if source.run_dir is not None else {}
+    run_config = next((c for c in (read_yaml(f / "run_config.yaml") for f in folders) if c), {})
+    state = read_json(source.run_dir / "state.json") if source.run_dir is not None else {}
     name = name or result.output_dir.name
     meta = _metadata(name, result, run_config, metrics, license=license, datasets=datasets, base_models=base_models)
     body = [f"# {name}", "",
             f"A PanoVLM panoramic vision-language model (`{result.model_type}`), exported by `panovlm export`. "
             "It reads a 360-degree equirectangular panorama as a set of perspective views.", "",
-            *_view_plan_section(model), *_architecture_section(model), *_stages_section(result, run_config, state),
-            *_metrics_section(metrics), "## Usage", "", usage_snippet(repo_id or name, result.model_type), "",
+            *_view_plan_section(model), *_architecture_section(model), *stages_section(result, run_config, state),
+            *metrics_section(metrics), "## Usage", "", usage_snippet(repo_id or name, result.model_type), "",
             "## Requirements", "",
             "The code in this folder (generated from the `panovlm` package at export time) needs only: "
             + ", ".join(f"`{r}`" for r in RUNTIME_REQUIREMENTS) + " (and `accelerate` for `device_map`).", "",

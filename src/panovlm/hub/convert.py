@@ -7,7 +7,8 @@ saved folder of the same run (``config_dir``; by default the stage's ``model_fin
 stage's). Every tensor is mapped to the chosen head or the conversion fails and lists the unmatched,
 missing and mis-shaped keys; the parts a head does not have (the LM of a feature extractor) are dropped
 by name, not by tolerance. LoRA adapters are merged into the LM unless ``keep_adapters`` (then the
-base model is saved and the peft adapter written to ``OUT/adapter``).
+base model is saved and the peft adapter written to ``OUT/adapter``). An adapted VLM (``model.kind: adapt``,
+its ``model_final`` or checkpoint) goes to :mod:`panovlm.hub.adapt_export` instead.
 
 The folder is written beside the target and moved into place when complete, then checked by reloading it.
 """
@@ -24,8 +25,9 @@ from typing import Any
 
 import torch
 
-from panovlm.adapt.model import ADAPT_FILE, is_adapted
+from panovlm.adapt.model import is_adapted
 from panovlm.config.stage_config import MODULE_GROUPS, STAGE_NAMES
+from panovlm.hub.adapt_export import export_adapted
 from panovlm.hub.card import write_model_card
 from panovlm.hub.check import CONFIG_FILE, PROCESSOR_FILE, check_folder, read_model_config, read_model_dir_state
 from panovlm.hub.state import ConversionError, fill_tied_keys, match_state, read_lightning_state
@@ -94,11 +96,6 @@ def locate(source: str | Path, config_dir: str | Path | None = None) -> Source:
             config_dir = _find_config_dir(path, stage_dir, run_dir)
         return Source(path, "lightning", Path(config_dir), stage, run_dir)
     if path.is_dir():
-        if is_adapted(path):
-            raise ConversionError(f"{path} is an adapted off-the-shelf VLM (model.kind: adapt, {ADAPT_FILE}): it is "
-                                  "already a Hugging Face folder of its base family with the LoRA merged, which that "
-                                  "family's class loads without panovlm; `panovlm export` converts PanoLLaVA "
-                                  "checkpoints only (docs/adapt.md)")
         if not (path / CONFIG_FILE).is_file():
             raise ConversionError(f"{path / CONFIG_FILE} is missing: a model folder needs the config.json that "
                                   "save_pretrained writes (or pass a Lightning .ckpt file)")
@@ -226,7 +223,10 @@ def export(source: str | Path, output_dir: str | Path, model_type: str = "condit
     out = Path(output_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConversionError(f"{out} exists and is not empty; choose a new --output-dir or pass --overwrite")
-    src = load_source(locate(source, config_dir))
+    located = locate(source, config_dir)
+    if is_adapted(located.config_dir):  # model.kind: adapt: the base family's own folder (panovlm.hub.adapt_export)
+        return export_adapted(located, out, model_type, keep_adapters, metrics, card_options)
+    src = load_source(located)
     check_model_type(src, model_type)  # before anything is built: the cheapest refusal first
     processor = load_processor(src.config_dir)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -1,7 +1,8 @@
 """Upload an export folder to the Hugging Face hub (``huggingface_hub``: ``create_repo`` + ``upload_folder``).
 
-The folder is reloaded first (:func:`panovlm.hub.check.check_folder`): a folder that would not load is
-refused before anything is sent. Offline (``HF_HUB_OFFLINE=1``) ``huggingface_hub`` raises its own
+The folder is reloaded first (:func:`panovlm.hub.check.check_folder`; an adapted VLM's export, which
+holds ``panovlm_adapt.json``: :func:`panovlm.hub.adapt_check.check_adapted_folder`): a folder that
+would not load is refused before anything is sent. Offline (``HF_HUB_OFFLINE=1``) ``huggingface_hub`` raises its own
 ``OfflineModeIsEnabled`` error, which is passed on unchanged.
 """
 
@@ -13,6 +14,8 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
+from panovlm.adapt.model import is_adapted
+from panovlm.hub.adapt_check import check_adapted_folder
 from panovlm.hub.check import check_folder
 
 logger = logging.getLogger(__name__)
@@ -30,7 +33,10 @@ def push_folder(directory: str | Path, repo_id: str, private: bool = False, revi
     if "/" not in repo_id or repo_id.count("/") != 1:
         raise ValueError(f"repo_id must be 'owner/name', got {repo_id!r}")
     directory = Path(directory)
-    check_folder(directory)
+    if is_adapted(directory):
+        check_adapted_folder(directory)
+    else:
+        check_folder(directory)
     api = api if api is not None else HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     if revision is not None:

@@ -23,8 +23,13 @@ class ConversionError(FolderError):
     """A source that cannot become the requested export (one line: the file and what was expected)."""
 
 
-def read_lightning_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(model state dict without the ``model.`` prefix, {global_step, epoch}) of a Lightning checkpoint."""
+def read_lightning_state(path: Path, prefix: str = LIGHTNING_PREFIX,
+                         module: str = "PanoVLMModule") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(model state dict without ``prefix``, {global_step, epoch}) of a Lightning checkpoint.
+
+    ``prefix`` is the attribute the LightningModule keeps its model in (``model.``; the adapter's
+    ``AdaptModule``: ``adapter.``), ``module`` its class name for the error message.
+    """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -38,12 +43,12 @@ def read_lightning_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
         keys = sorted(checkpoint)[:10] if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
         raise ConversionError(f"{path} has no 'state_dict' entry (found {keys}); expected a Lightning checkpoint")
     state = checkpoint["state_dict"]
-    foreign = sorted(k for k in state if not k.startswith(LIGHTNING_PREFIX))
+    foreign = sorted(k for k in state if not k.startswith(prefix))
     if foreign:
-        raise ConversionError(f"{path}: {len(foreign)} tensor(s) outside the module's '{LIGHTNING_PREFIX}' attribute "
-                              f"(first: {foreign[:_LIST]}); expected a PanoVLMModule checkpoint")
+        raise ConversionError(f"{path}: {len(foreign)} tensor(s) outside the module's '{prefix}' attribute "
+                              f"(first: {foreign[:_LIST]}); expected a {module} checkpoint")
     extra = {k: checkpoint[k] for k in ("global_step", "epoch") if k in checkpoint}
-    return {k[len(LIGHTNING_PREFIX):]: v for k, v in state.items()}, extra
+    return {k[len(prefix):]: v for k, v in state.items()}, extra
 
 
 def match_state(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], source: Path,

@@ -15,7 +15,6 @@ logged with its file and row and counted in the batch (``batch["skipped"]``, log
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -27,13 +26,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from panovlm.config.run_config import RunConfig
-from panovlm.data.augment import TextTurner, rotate_erp
+from panovlm.data.augment import TextTurner, rotate_erp, turn_sample
 from panovlm.data.conversations import conversations_per_image, shuffle_turns
 from panovlm.data.datasets import read_samples
 from panovlm.data.io import load_image
 from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 from panovlm.stages import get_stage
-from panovlm.training.loader import ResumableLoader, ResumableRandomSampler, TrackedDataset
+from panovlm.training.loader import (
+    ResumableLoader,
+    ResumableRandomSampler,
+    TrackedDataset,
+    batches_done,
+    validation_follows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,15 +100,7 @@ class PanoramaDataset(Dataset):
         quarter_turns = random.randrange(4)
         if quarter_turns == 0 or not self.with_text:
             return sample, quarter_turns
-        messages = self.turner.messages(sample.messages, quarter_turns)
-        if messages is None:
-            if sample.sample_id not in self._unturnable:
-                self._unturnable.add(sample.sample_id)
-                logger.warning("sample %s is not rotated: its text has directions that data.rotation_phrases does "
-                               "not cover (%d such samples so far in this worker)", sample.sample_id,
-                               len(self._unturnable))
-            return sample, 0
-        return dataclasses.replace(sample, messages=messages), quarter_turns
+        return turn_sample(sample, self.turner, quarter_turns, self._unturnable)
 
     def _views(self, path: Path, quarter_turns: int) -> torch.Tensor:
         image_processor = self.processor.image_processor
@@ -217,8 +214,7 @@ class PanoramaDataModule(L.LightningDataModule):
                                validation_follows=self._validation_follows, **kwargs)
 
     def _batches_done(self) -> int:
-        """Batches of the current epoch whose training step finished (what a resumed epoch skips)."""
-        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return batches_done(self.trainer)
 
     def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         # One placeholder per row -> the V * S' copies the model writes the vision tokens over (labels -100 there).
@@ -228,13 +224,7 @@ class PanoramaDataModule(L.LightningDataModule):
         return {**batch, "input_ids": ids, "attention_mask": mask, "labels": labels}
 
     def _validation_follows(self, done: int) -> bool:
-        """Whether the trainer validates after batch ``done`` of this epoch (a fresh, worker-less val iterator)."""
-        t = self.trainer
-        every = t.check_val_every_n_epoch
-        if self.config.data.num_workers > 0 or t.limit_val_batches == 0 or (every and (t.current_epoch + 1) % every):
-            return False  # persistent val workers draw their seed once per process: not replayable (reliability.md)
-        at = t.val_check_batch  # None: validation by wall time, never right after a known batch
-        return done == t.num_training_batches if at is None else done % int(at) == 0 or done == t.num_training_batches
+        return validation_follows(self.trainer, self.config.data.num_workers, done)
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         # Only tensors move; the ViewPlan (a frozen dataclass) and the tile metas stay as they are.

@@ -129,6 +129,21 @@ class SampleLoadError(RuntimeError):
 _DEAD_WORKER = re.compile(r"DataLoader worker \(pid\(?s?\)? ?([\d, ]+)\)")
 
 
+def batches_done(trainer: Any) -> int:
+    """Batches of the current epoch whose training step finished (what a resumed epoch skips)."""
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+
+def validation_follows(trainer: Any, num_workers: int, done: int) -> bool:
+    """Whether ``trainer`` validates after batch ``done`` of this epoch (a fresh, worker-less val iterator)."""
+    every = trainer.check_val_every_n_epoch
+    if num_workers > 0 or trainer.limit_val_batches == 0 or (every and (trainer.current_epoch + 1) % every):
+        return False  # persistent val workers draw their seed once per process: not replayable (reliability.md)
+    at = trainer.val_check_batch  # None: validation by wall time, never right after a known batch
+    last = trainer.num_training_batches
+    return done == last if at is None else done % int(at) == 0 or done == last
+
+
 class ResumableLoader(DataLoader):
     """A ``DataLoader`` with the ``state_dict`` / ``load_state_dict`` pair that Lightning checkpoints.
 
@@ -205,4 +220,5 @@ class ResumableLoader(DataLoader):
         return "; ".join(dataset.describe(int(dataset.loading[i])) for i in dead) or "an unknown sample"
 
 
-__all__ = ["ResumableLoader", "ResumableRandomSampler", "SampleLoadError", "TrackedDataset"]
+__all__ = ["ResumableLoader", "ResumableRandomSampler", "SampleLoadError", "TrackedDataset", "batches_done",
+           "validation_follows"]

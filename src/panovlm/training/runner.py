@@ -142,7 +142,7 @@ def save_final(model: Any, processor: Any, config: RunConfig, target: Path, lora
     return target
 
 
-def _check_fresh(state: RunState, plan: Sequence[str], out: Path) -> None:
+def check_fresh(state: RunState, plan: Sequence[str], out: Path) -> None:
     for stage in plan:
         if state.status(stage) != "pending" or (out / stage / "checkpoints").exists():
             raise FileExistsError(f"{out} already holds stage {stage!r} (status {state.status(stage)!r}); pass "
@@ -281,7 +281,7 @@ def _run_plan(config: RunConfig, plan: Sequence[str], out: Path, resume: bool | 
         logger.info("stage %s %s %s", plan[0], "continues from" if continues else "starts from the weights of", ckpt)
     resume = resume is True
     if not resume and not continues and _launch_rank() == 0:  # DDP children start after rank 0 wrote the run dir
-        _check_fresh(state, plan, out)
+        check_fresh(state, plan, out)
     results: dict = {"run_dir": str(out), "stages": {}}
     mb = config.trainer.feature_cache_mb
     cache = FeatureCache(mb * 2**20) if mb > 0 else None
