@@ -60,3 +60,27 @@ def test_half_precision_without_gpu_is_refused(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="no GPU; use float32"):
         resolve_dtype("bfloat16")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.system_prompt=Be brief.", r"data.system_prompt.*null with model.kind=adapt"),
+    ("stages.finetune.max_text_length=100", r"stages.finetune.max_text_length.*100.*model.max_text_length \(4096\)"),
+    ("stages.vision.unfreeze_last_n_vision_blocks=-1", r"unfreeze_last_n_vision_blocks.*model.lora_vision"),
+    ("model.tokenizer=some/tokenizer", r"model.tokenizer.*null with model.kind=adapt.*model.base"),
+    ("model.preset=test", r"model.preset.*the default \(tiny\)"),
+])
+def test_core_keys_the_adapter_does_not_read_are_refused(override: str, message: str) -> None:
+    from panovlm.config.run_config import load_run_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(None, ["model.kind=adapt", override])
+
+
+def test_core_keys_the_adapter_reads_are_accepted() -> None:
+    from panovlm.config.run_config import load_run_config
+
+    config = load_run_config(None, ["model.kind=adapt", "model.max_text_length=2048", "data.conversations=per_image",
+                                    "data.max_turns=3", "stages.finetune.max_text_length=2048",
+                                    "stages.vision.vicreg_loss_weight=0.5"])
+    assert config.stages.vision.vicreg_loss_weight == 0.5  # read by the adapter's stage, not moved to the model
+    assert "vicreg_loss_weight" not in config.model.settings

@@ -8,6 +8,8 @@
       max_visual_tokens: 2400             # cap per panorama: a smaller view size is picked to fit
 
 Every field is checked here; an error names ``model.<field>``, the value and the valid range.
+:func:`check_run_config` refuses the run-config keys of the core path that the adapter does not
+read, so none is silently ignored.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class AdaptSettings:
     overlap_mode: Literal["ray", "strip"] = "ray"
     overlap_include_global: bool = False
     overlap_head_dim: int = 0  # 0: VICReg on the visual tokens themselves; > 0: a VICRegProjector head of that width
-    default_overlap_weight: float = 0.1  # finetune stage weight when stages.finetune.vicreg_loss_weight is null
+    default_overlap_weight: float = 0.1  # finetune stage weight (stages.finetune.vicreg_loss_weight: 0 turns it off)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -88,3 +90,38 @@ def adapt_settings(data: Mapping[str, Any], prefix: str = "model") -> AdaptSetti
         raise ConfigError(f"{prefix}.{unknown[0]}", data[unknown[0]],
                           f"kind, or an adapter field: {sorted(hints)}")
     return AdaptSettings(**{k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items()})
+
+
+def check_run_config(config: Any) -> None:
+    """Refuse, as a ``ConfigError``, a key of the core path that ``model.kind: adapt`` does not read.
+
+    Keys whose defaults are the core's (``model.preset: tiny``, ``stages.finetune.max_text_length: 320``)
+    cannot be told apart from an explicit setting of the same value; any other value is refused.
+    """
+    from panovlm.config.run_config import ModelSettings
+    from panovlm.config.stage_config import StageSet
+
+    model, default_model = config.model, ModelSettings()
+    for key in ("preset", "vision", "language", "tokenizer", "vision_init"):
+        value = getattr(model, key)
+        check(value == getattr(default_model, key), f"model.{key}", value,
+              f"{_shown(getattr(default_model, key))} with model.kind=adapt: the base model is model.base "
+              "(its own tokenizer and vision tower)")
+    check(config.data.system_prompt is None, "data.system_prompt", config.data.system_prompt,
+          "null with model.kind=adapt: the base's chat template supplies the system turn, in training and "
+          "in generation alike")
+    default_stages = StageSet()
+    for name in ADAPT_STAGES:
+        cfg, default = config.stages.get(name), default_stages.get(name)
+        own = int(config.model.settings.get("max_text_length", AdaptSettings.max_text_length))
+        check(cfg.max_text_length in (default.max_text_length, own), f"stages.{name}.max_text_length",
+              cfg.max_text_length, f"{_shown(default.max_text_length)} or model.max_text_length ({own}) with "
+              "model.kind=adapt: the adapter's text length (visual tokens included) is model.max_text_length")
+        check(cfg.unfreeze_last_n_vision_blocks == 0, f"stages.{name}.unfreeze_last_n_vision_blocks",
+              cfg.unfreeze_last_n_vision_blocks, "0 with model.kind=adapt: train the vision tower with "
+              "model.lora_vision: true")
+
+
+def _shown(default: Any) -> str:
+    """A default as the YAML a user would write (``null``, ``tiny``)."""
+    return "null" if default is None else f"the default ({default})"

@@ -6,6 +6,10 @@ LLaVA JSON) and the same bad-sample policy (``data.strict``: stop, else skip, co
 (:mod:`panovlm.training.loader`: same order as ``shuffle=True``, restarts mid-epoch on ``--resume``).
 ``data.rotation: quarter_turns`` turns each training sample by a random number of quarter turns,
 image and direction words together, exactly as the core does (:mod:`panovlm.data.augment`).
+``data.conversations: per_image`` merges each panorama's questions into leak-free multi-turn
+conversations with the core's :func:`~panovlm.data.conversations.conversations_per_image` (the
+views go into the first user turn only); :func:`~panovlm.data.conversations.shuffle_turns` reorders
+their turns at every training access and once, with a fixed seed, for validation.
 Shapes: ``input_ids`` / ``labels`` / ``attention_mask`` (B, T) right-padded; the views of the batch
 concatenated over ``B * V`` images (``pixel_values``, and ``image_grid_thw`` (B * V, 3) for Qwen2.5-VL).
 """
@@ -24,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from panovlm.adapt.messages import AdaptProcessor, pad
 from panovlm.data.augment import TextTurner, rotate_erp, turn_sample
+from panovlm.data.conversations import conversations_per_image, shuffle_turns
 from panovlm.data.io import load_image
 from panovlm.training.loader import (
     ResumableLoader,
@@ -37,19 +42,27 @@ logger = logging.getLogger(__name__)
 
 
 class AdaptDataset(Dataset):
-    """Each item: ``input_ids``, ``labels`` (lists) and ``views`` ``(V, H, W, 3)`` uint8, or None if bad."""
+    """Each item: ``input_ids``, ``labels`` (lists) and ``views`` ``(V, H, W, 3)`` uint8, or None if bad.
+
+    Merged conversations get their turns in a new random order at every access (``turn_seed=None``,
+    training) or in one fixed shuffled order per sample (``turn_seed`` given, validation), as in the
+    core's ``PanoramaDataset``.
+    """
 
     def __init__(self, samples: Sequence[Any], processor: AdaptProcessor, max_length: int, strict: bool = False,
-                 turner: TextTurner | None = None) -> None:
+                 turner: TextTurner | None = None, turn_seed: int | None = None) -> None:
         self.samples, self.processor, self.max_length, self.strict = list(samples), processor, max_length, strict
         self.turner = turner  # set: random quarter-turn yaw rotation at every access (training only)
+        self.turn_seed = turn_seed
         self._unturnable: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict | None:
-        sample, quarter_turns = self.samples[index], 0
+        # The core's seeding: validation's order depends on the sample only, never on the access.
+        rng = None if self.turn_seed is None else random.Random(self.turn_seed * 1_000_003 + index)
+        sample, quarter_turns = shuffle_turns(self.samples[index], rng), 0
         if self.turner is not None:  # python random: the resumable loader snapshots and restores its state
             sample, quarter_turns = turn_sample(sample, self.turner, random.randrange(4), self._unturnable)
         try:
@@ -112,12 +125,15 @@ class AdaptDataModule(L.LightningDataModule):
         if not path.is_file():
             raise FileNotFoundError(f"data file {path} does not exist (data.data_dir={data.data_dir!r})")
         samples, report = read_samples(path, strict=data.strict)
+        if data.conversations == "per_image":  # before the limit: it counts conversations, as in the core
+            samples = conversations_per_image(samples, data.max_turns)
         samples = samples[:limit] if limit is not None else samples
         if not samples:
             raise ValueError(f"data file {path} has no usable samples ({report.summary()})")
         rotate = train and data.rotation == "quarter_turns"
         return AdaptDataset(samples, self.processor, self.max_length, strict=data.strict,
-                            turner=TextTurner(data.rotation_phrases) if rotate else None)
+                            turner=TextTurner(data.rotation_phrases) if rotate else None,
+                            turn_seed=None if train else self.config.seed)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:

@@ -5,8 +5,8 @@
 | vision   | projector (+ vision LoRA, + VICReg head)                      | vicreg_loss (overlap only)    |
 | finetune | LM LoRA + projector (+ vision LoRA, + VICReg head)            | ar_loss + w * vicreg_loss     |
 
-``w`` is ``stages.finetune.vicreg_loss_weight`` (null: ``model.default_overlap_weight`` in views mode,
-0 in native mode). Group names are the core's (``language_model``, ``projector``, ``vision_tower``,
+``w`` is ``model.default_overlap_weight`` in views mode, 0 in native mode
+(``stages.finetune.vicreg_loss_weight`` may only be null or 0, as the core's stage table allows). Group names are the core's (``language_model``, ``projector``, ``vision_tower``,
 ``vicreg_projector``), so ``stages.<stage>.train`` overrides them the same way. Every stage saves
 ``RUN_DIR/<stage>/model_final`` with merged weights; the next stage starts from it. The run folder
 is the core's (``RUN_DIR/state.json``, ``.lock``, ``<stage>/checkpoints``), and ``--resume``

@@ -167,6 +167,11 @@ class RunConfig:
     quickstart: QuickstartSettings = field(default_factory=QuickstartSettings)
 
     def __post_init__(self) -> None:
+        if self.model.kind == "adapt":  # the adapter reads the stage weights itself (panovlm.adapt.train)
+            from panovlm.adapt.config import check_run_config
+
+            check_run_config(self)
+            return
         model, stages = fold_overlap_weight(self.model, self.stages)
         object.__setattr__(self, "model", model)  # frozen: normalised once, here
         object.__setattr__(self, "stages", stages)
