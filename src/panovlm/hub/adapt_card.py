@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from panovlm.adapt.model import read_record
 from panovlm.adapt.tiny import TINY_BASES
 from panovlm.hub.card import (
     CARD_FILE,
@@ -61,8 +62,6 @@ def original_base(run_config: Mapping, config_dir: Path) -> str:
 
     The run config's ``model.base``; a later stage's ``panovlm_adapt.json`` names the previous stage's folder.
     """
-    from panovlm.adapt.model import read_record
-
     model = run_config.get("model") if isinstance(run_config.get("model"), dict) else {}
     return str(model.get("base") or read_record(config_dir)["settings"]["base"])
 

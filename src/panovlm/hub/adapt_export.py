@@ -22,6 +22,7 @@ from typing import Any
 from panovlm.adapt.model import ADAPT_FILE, PanoAdapter
 from panovlm.hub.adapt_card import write_adapted_card
 from panovlm.hub.adapt_check import check_adapted_folder
+from panovlm.hub.card import read_json
 from panovlm.hub.state import ConversionError, match_state, read_lightning_state
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ def load_adapted(source: Any) -> tuple[PanoAdapter, dict[str, int]]:
 
 def _warn_if_behind(source: Any) -> None:
     """Say so when the checkpoint is older than the stage's end (max_steps not a multiple of every_n_steps)."""
-    from panovlm.hub.card import read_json
-
     if source.run_dir is None or source.stage is None:
         return
     done = read_json(source.run_dir / "state.json").get("stages", {}).get(source.stage, {})
