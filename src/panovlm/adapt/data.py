@@ -32,6 +32,7 @@ from panovlm.data.conversations import conversations_per_image, shuffle_turns
 from panovlm.data.io import load_image
 from panovlm.training.loader import (
     ResumableLoader,
+    ResumableLoaderState,
     ResumableRandomSampler,
     TrackedDataset,
     batches_done,
@@ -102,7 +103,7 @@ def model_inputs(batch: dict) -> dict[str, torch.Tensor]:
     return {k: batch[k] for k in keys if k in batch}
 
 
-class AdaptDataModule(L.LightningDataModule):
+class AdaptDataModule(ResumableLoaderState, L.LightningDataModule):
     """Train / val loaders of one adapter stage, read from ``config.data`` with the stage's batch size.
 
     The train loader's position and RNG states travel in this module's checkpoint state, as in the
@@ -114,8 +115,6 @@ class AdaptDataModule(L.LightningDataModule):
         self.config, self.batch_size, self.processor, self.max_length = config, batch_size, processor, max_length
         self.train_set: AdaptDataset | None = None
         self.val_set: AdaptDataset | None = None
-        self._train_loader: ResumableLoader | None = None
-        self._loader_state: dict | None = None  # from a checkpoint, for the next train loader
 
     def _dataset(self, name: str, limit: int | None, train: bool) -> AdaptDataset:
         from panovlm.data.datasets import read_samples
@@ -151,19 +150,6 @@ class AdaptDataModule(L.LightningDataModule):
         return ResumableLoader(tracked, sampler=ResumableRandomSampler(tracked), position=lambda: batches_done(
             self.trainer), validation_follows=lambda done: validation_follows(self.trainer, workers, done), **kwargs)
 
-    def train_dataloader(self) -> DataLoader:
-        loader = self._loader(self.train_set, train=True)
-        if self._loader_state is not None:
-            loader.load_state_dict(self._loader_state)
-            self._loader_state = None
-        self._train_loader = loader
-        return loader
-
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, train=False)
 
-    def state_dict(self) -> dict:
-        return {} if self._train_loader is None else {"train_loader": self._train_loader.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._loader_state = state_dict.get("train_loader")

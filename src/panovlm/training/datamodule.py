@@ -34,6 +34,7 @@ from panovlm.models.fusion import IGNORE_INDEX, pad_batch
 from panovlm.stages import get_stage
 from panovlm.training.loader import (
     ResumableLoader,
+    ResumableLoaderState,
     ResumableRandomSampler,
     TrackedDataset,
     batches_done,
@@ -149,7 +150,7 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-class PanoramaDataModule(L.LightningDataModule):
+class PanoramaDataModule(ResumableLoaderState, L.LightningDataModule):
     """Train / val loaders of one stage, read from ``config.data`` with the stage's batch size and text length."""
 
     def __init__(self, config: RunConfig, stage: str, processor: Any, vision_token: str,
@@ -161,8 +162,6 @@ class PanoramaDataModule(L.LightningDataModule):
         self.system_prompt = config.data.system_prompt or system_prompt
         self.train_set: PanoramaDataset | None = None
         self.val_set: PanoramaDataset | None = None
-        self._train_loader: ResumableLoader | None = None
-        self._loader_state: dict | None = None  # from a checkpoint, for the next train loader
 
     def _path(self, name: str) -> Path:
         path = Path(self.config.data.data_dir) / name
@@ -230,21 +229,6 @@ class PanoramaDataModule(L.LightningDataModule):
         # Only tensors move; the ViewPlan (a frozen dataclass) and the tile metas stay as they are.
         return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
-    def train_dataloader(self) -> DataLoader:
-        loader = self._loader(self.train_set, train=True)
-        if self._loader_state is not None:
-            loader.load_state_dict(self._loader_state)
-            self._loader_state = None
-        self._train_loader = loader
-        return loader
-
-    # The loader position travels in the data module's state: Lightning restores it before
-    # configure_optimizers, whose estimated_stepping_batches builds (and starts) the train loader.
-    def state_dict(self) -> dict:
-        return {} if self._train_loader is None else {"train_loader": self._train_loader.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._loader_state = state_dict.get("train_loader")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, train=False)

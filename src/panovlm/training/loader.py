@@ -220,5 +220,32 @@ class ResumableLoader(DataLoader):
         return "; ".join(dataset.describe(int(dataset.loading[i])) for i in dead) or "an unknown sample"
 
 
-__all__ = ["ResumableLoader", "ResumableRandomSampler", "SampleLoadError", "TrackedDataset", "batches_done",
+class ResumableLoaderState:
+    """Data-module half of an exact resume: the train loader's position travels in the module's state.
+
+    Lightning restores a data module's state before ``configure_optimizers``, whose
+    ``estimated_stepping_batches`` builds (and starts) the train loader, so the state waits in
+    ``_loader_state`` until ``train_dataloader`` builds the loader. The host class defines
+    ``_loader(dataset, train)`` and ``train_set``.
+    """
+
+    _train_loader: ResumableLoader | None = None
+    _loader_state: dict | None = None  # from a checkpoint, for the next train loader
+
+    def train_dataloader(self) -> DataLoader:
+        loader = self._loader(self.train_set, train=True)
+        if self._loader_state is not None:
+            loader.load_state_dict(self._loader_state)
+            self._loader_state = None
+        self._train_loader = loader
+        return loader
+
+    def state_dict(self) -> dict:
+        return {} if self._train_loader is None else {"train_loader": self._train_loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._loader_state = state_dict.get("train_loader")
+
+
+__all__ = ["ResumableLoader", "ResumableLoaderState", "ResumableRandomSampler", "SampleLoadError", "TrackedDataset", "batches_done",
            "validation_follows"]
