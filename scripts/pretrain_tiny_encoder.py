@@ -3,7 +3,7 @@
     python scripts/pretrain_tiny_encoder.py [--steps 2400] [--seed 0] [--out src/panovlm/assets/tiny_vision]
 
 Real users start from an encoder that already knows *what* (SigLIP) and this framework teaches
-*where*. The embedded default mirrors that: this script trains the tiny ``SiglipVisionModel`` on
+*where*. The embedded default mirrors that: this script trains the tiny preset's vision tower on
 single perspective views of PanoShapes scenes, each paired with what the view shows ("a large red
 square and a small blue star", "nothing"; :mod:`panovlm.data.synth_views`). Scenes are turned by a
 random yaw, descriptions carry no direction words and no panorama-level labels, so the encoder can
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import SiglipTextConfig, SiglipTextModel, SiglipVisionConfig, SiglipVisionModel
+from transformers import PreTrainedModel, SiglipTextConfig, SiglipTextModel
 
 from panovlm.data.image import PanoramaImageProcessor
 from panovlm.data.synth import NOTHING
@@ -97,8 +97,11 @@ class SigLIPPair(nn.Module):
 
     def __init__(self, vocab_size: int, pad_id: int, eos_id: int) -> None:
         super().__init__()
-        self.vision = SiglipVisionModel(SiglipVisionConfig(**{k: v for k, v in TINY_VISION.items() if k != "model_type"}))
-        width = int(TINY_VISION["hidden_size"])
+        self.vision = VisionBackbone.build_vision_model(dict(TINY_VISION))
+        self.backbone = VisionBackbone(self.vision)
+        width = self.backbone.hidden_size
+        # Max over the grid, not the mean: an object covers a few percent of a view (docs/training.md, section 4).
+        self.image_head = nn.Linear(width, width)
         self.text = SiglipTextModel(SiglipTextConfig(
             vocab_size=vocab_size, hidden_size=width, intermediate_size=4 * width, num_hidden_layers=2,
             num_attention_heads=4, max_position_embeddings=TEXT_LENGTH, projection_size=width, pad_token_id=pad_id,
@@ -108,7 +111,8 @@ class SigLIPPair(nn.Module):
 
     def loss(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Sigmoid loss of ``(B, 3, S, S)`` images against ``(T, L)`` distinct texts; ``targets`` (B,) text ids."""
-        img = F.normalize(self.vision(pixel_values=pixel_values).pooler_output, dim=-1)  # (B, D)
+        tokens = self.backbone(pixel_values)  # (B, gh*gw, D)
+        img = F.normalize(self.image_head(tokens.amax(dim=1)), dim=-1)  # (B, D)
         txt = F.normalize(self.text(input_ids=input_ids).pooler_output, dim=-1)  # (T, D)
         logits = img @ txt.T * self.logit_scale.exp() + self.logit_bias  # (B, T)
         signs = -torch.ones_like(logits)
@@ -170,7 +174,7 @@ def probe_set(seed: int, scenes: int) -> tuple[torch.Tensor, dict[str, np.ndarra
 
 
 @torch.no_grad()
-def features(vision: SiglipVisionModel, views: torch.Tensor) -> torch.Tensor:
+def features(vision: PreTrainedModel, views: torch.Tensor) -> torch.Tensor:
     """Mean- and max-pooled patch tokens, what the resampler sees: ``(N, 2D)``."""
     backbone = VisionBackbone(vision).eval()
     out = [backbone(chunk) for chunk in views.split(256)]  # (n, gh*gw, D) each
@@ -200,7 +204,7 @@ def linear_probe(x: torch.Tensor, y: np.ndarray, seed: int) -> float:
         return float((head(x[split:]).argmax(-1) == y_t[split:]).float().mean())
 
 
-def probe(vision: SiglipVisionModel, views: torch.Tensor, labels: dict[str, np.ndarray], seed: int) -> dict:
+def probe(vision: PreTrainedModel, views: torch.Tensor, labels: dict[str, np.ndarray], seed: int) -> dict:
     feats = features(vision, views)
     return {task: round(linear_probe(feats, y, seed), 3) for task, y in labels.items()}
 
@@ -225,7 +229,7 @@ def main() -> None:
     tokenizer.padding_side = "right"
     pair = SigLIPPair(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
     start = time.monotonic()
-    baseline_vision = SiglipVisionModel(pair.vision.config)  # random init: the probe's baseline
+    baseline_vision = VisionBackbone.build_vision_model(dict(TINY_VISION))  # random init: the probe's baseline
     baseline_vision.load_state_dict(pair.vision.state_dict())
     curve = train(args, pair, tokenizer)
     train_seconds = time.monotonic() - start
@@ -234,12 +238,19 @@ def main() -> None:
               "random_init": probe(baseline_vision, views, labels, args.seed),
               "probe_views": int(views.shape[0]), "train_seconds": round(train_seconds, 1),
               "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-              "threads": args.threads, "hard_negatives": args.hard_negatives}
+              "threads": args.threads, "hard_negatives": args.hard_negatives, "architecture": architecture()}
     logger.info("probe: %s", result)
     write_outputs(args.out, pair.vision, curve, result)
 
 
-def write_outputs(out: Path, vision: SiglipVisionModel, curve: list[tuple[int, float]], result: dict) -> None:
+def architecture() -> str:
+    """The tower's class and shape, from the preset's config (the one owner of it)."""
+    spec = {k: v for k, v in TINY_VISION.items() if k not in ("model_type", "image_size")}
+    return f"HF `{type(VisionBackbone.build_vision_model(dict(TINY_VISION))).__name__}`, " + \
+        ", ".join(f"{k} {v}" for k, v in spec.items())
+
+
+def write_outputs(out: Path, vision: PreTrainedModel, curve: list[tuple[int, float]], result: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     vision.save_pretrained(out)
     (out / "probe.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -258,9 +269,9 @@ def card(curve: list[tuple[int, float]], result: dict) -> str:
     loss_line = ", ".join(f"{s}: {v:.3f}" for s, v in samples)
     return f"""# Tiny PanoShapes vision encoder
 
-The vision tower of the tiny preset (`SiglipVisionModel`, hidden 128, 4 layers, 128 px views of
-16 px patches), pretrained by `scripts/pretrain_tiny_encoder.py` so that the embedded default
-starts, like a real run from SigLIP, with an encoder that knows *what* and must learn *where*.
+The vision tower of the tiny preset ({result['architecture']}; 128 px views, an 8 x 8 token grid),
+pretrained by `scripts/pretrain_tiny_encoder.py` so that the embedded default starts, like a real
+run from SigLIP, with an encoder that knows *what* and must learn *where*.
 
 - **Data**: single perspective views rendered on the fly from PanoShapes scenes (both background
   levels, each scene turned by a random yaw; the `anyres_e2p` plan's 9 views and the 6-face cubemap,
@@ -281,7 +292,7 @@ max-pooled patch tokens; colour and shape on views that show exactly one object;
 |---|---|---|
 {rows}
 
-Rebuild: `python scripts/pretrain_tiny_encoder.py --steps {result['steps']} --seed {result['seed']}`.
+Rebuild: `python scripts/pretrain_tiny_encoder.py --steps {result['steps']} --seed {result['seed']} --hard-negatives {result['hard_negatives']}`.
 """
 
 

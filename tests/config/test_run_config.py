@@ -90,6 +90,8 @@ def test_resolved_config_round_trips_through_yaml(tmp_path):
 @pytest.mark.parametrize("overrides, key, allowed", [
     (["model.preset=test", "model.vision_init=pretrained"], "model.vision_init", "test preset"),
     (["model.vision_init=imagenet"], "model.vision_init", "pretrained"),
+    (["model.preset=test", "model.language_init=pretrained"], "model.language_init", "test preset"),
+    (["model.language_init=wikipedia"], "model.language_init", "pretrained"),
     (["data.rotation=any_angle"], "data.rotation", "quarter_turns"),
     (["trainer.feature_cache_mb=-1"], "trainer.feature_cache_mb", ">= 0"),
     (["trainer.progress_every_n_steps=0"], "trainer.progress_every_n_steps", ">= 1"),

@@ -85,7 +85,9 @@ def test_trainable_or_stochastic_encoders_are_not_cached():
     model.vision_tower.requires_grad_(False)
     model.vision_tower.model.config.attention_dropout = 0.1
     assert is_stochastic(model.vision_tower.model)
-    model.vision_tower.train()
+    model.vision_tower.train()  # a frozen tower runs as at inference (VisionBackbone.train) ...
+    assert not model.vision_tower.model.training
+    model.vision_tower.model.train()  # ... but if something puts it in train mode, dropout is live: no cache
     model.vision_tower(torch.randn(2, 3, 64, 64))
     assert cache.hits + cache.misses == 0
     model.vision_tower.eval()  # dropout is off in eval mode: cached again

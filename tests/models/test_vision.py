@@ -138,3 +138,62 @@ def test_set_trainable_last_blocks(model_type: str) -> None:
     assert set_trainable_last_blocks(backbone.model, 2) > count  # a bare HF model works too
     with pytest.raises(ValueError, match=r"\[0, 2\], got 3"):
         set_trainable_last_blocks(backbone, 3)
+
+
+CONV_SPECS = {
+    # stem stride 4, then x2 in each later stage: 64 px -> 4 x 4
+    "resnet": {"model_type": "resnet", "embedding_size": 8, "hidden_sizes": [8, 16, 24], "depths": [1, 1, 1],
+               "layer_type": "basic", "downsample_in_first_stage": False, "image_size": 64},
+    # patchify stem 4, then x2 per later stage: 64 px -> 4 x 4
+    "convnext": {"model_type": "convnext", "hidden_sizes": [8, 16, 24], "depths": [1, 1, 1], "num_stages": 3, "patch_size": 4,
+                 "image_size": 64},
+}
+
+
+@pytest.mark.parametrize("model_type", sorted(CONV_SPECS))
+def test_convolutional_backbones_give_their_last_feature_map_as_tokens(model_type: str) -> None:
+    backbone = VisionBackbone(VisionBackbone.build_vision_model(CONV_SPECS[model_type]))
+    assert backbone.hidden_size == 24 and backbone.grid_hw == (4, 4) and backbone.num_prefix_tokens == 0
+    images = torch.randn(2, 3, 64, 64)
+    tokens = backbone(images)
+    assert tokens.shape == (2, 16, 24)
+    feature_map = backbone.model(pixel_values=images).last_hidden_state  # (N, D, gh, gw)
+    assert torch.equal(tokens, feature_map.flatten(2).transpose(1, 2))  # row-major over the grid
+    # convolutions take other sizes: 96 px -> 6 x 6
+    wide = VisionBackbone(backbone.model, image_size=96)
+    assert wide.grid_hw == (6, 6) and wide(torch.randn(1, 3, 96, 96)).shape == (1, 36, 24)
+    with pytest.raises(ValueError, match="total stride"):
+        VisionBackbone(backbone.model, image_size=72)
+    assert set_trainable_last_blocks(backbone, 1) > 0
+    trainable = {n.split(".")[2] for n, p in backbone.model.named_parameters() if p.requires_grad and n.startswith("encoder.")}
+    assert trainable == {"2"}  # the last stage only
+
+
+def test_a_frozen_batchnorm_tower_runs_as_at_inference_in_train_mode() -> None:
+    backbone = VisionBackbone(VisionBackbone.build_vision_model(CONV_SPECS["resnet"]))
+    backbone.model.requires_grad_(False)
+    backbone.train()
+    assert not backbone.model.training
+    before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    images = torch.randn(4, 3, 64, 64) * 3 + 1
+    single = backbone(images[:1])
+    assert torch.allclose(backbone(images)[:1], single, atol=1e-6)  # the batch does not change a view's tokens
+    assert all(torch.equal(before[k], v) for k, v in backbone.model.state_dict().items())  # no stats drift
+    # partly trained: the trained stage's BatchNorms follow the batch, the frozen ones keep their statistics
+    set_trainable_last_blocks(backbone, 1)
+    backbone.train()
+    modes = {n: m.training for n, m in backbone.model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert any(modes.values()) and not all(modes.values())
+    assert all(mode == n.startswith("encoder.stages.2") for n, mode in modes.items())
+
+
+def test_the_feature_cache_hashes_a_batchnorm_tower() -> None:
+    from panovlm.models.feature_cache import FeatureCache
+
+    backbone = VisionBackbone(VisionBackbone.build_vision_model(CONV_SPECS["resnet"]))
+    backbone.model.requires_grad_(False)
+    backbone.train()
+    backbone.feature_cache = FeatureCache(2**20)
+    images = torch.randn(2, 3, 64, 64)
+    first, again = backbone(images), backbone(images)
+    assert torch.equal(first, again) and backbone.feature_cache.hits == 2

@@ -98,11 +98,11 @@ def check_run_config(config: Any) -> None:
     Keys whose defaults are the core's (``model.preset: tiny``, ``stages.finetune.max_text_length: 320``)
     cannot be told apart from an explicit setting of the same value; any other value is refused.
     """
-    from panovlm.config.run_config import ModelSettings
+    from panovlm.config.run_config import INIT_KEYS, ModelSettings
     from panovlm.config.stage_config import StageSet
 
     model, default_model = config.model, ModelSettings()
-    for key in ("preset", "vision", "language", "tokenizer", "vision_init"):
+    for key in ("preset", "vision", "language", "tokenizer", *INIT_KEYS):
         value = getattr(model, key)
         check(value == getattr(default_model, key), f"model.{key}", value,
               f"{_shown(getattr(default_model, key))} with model.kind=adapt: the base model is model.base "

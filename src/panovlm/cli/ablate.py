@@ -19,26 +19,33 @@ from pathlib import Path
 from panovlm.cli.pipeline import DEFAULT_CONFIG, run_pipeline
 from panovlm.config.run_config import load_run_config
 from panovlm.evaluation.compare import bar_chart, write_csv
-from panovlm.stages import STAGE_NAMES, STAGES
+from panovlm.stages import STAGE_NAMES
 
 logger = logging.getLogger(__name__)
 
-# The stages without the overlap loss (a single view has no overlaps to align).
-_NO_VISION_STAGE = [f"quickstart.stages=[{','.join(n for n in STAGE_NAMES if 'vicreg_loss' not in STAGES[n].loss_terms)}]"]
 _TRAIN_ENCODER = [f"stages.{s}.unfreeze_last_n_vision_blocks=-1" for s in STAGE_NAMES]
-# name -> config overrides on top of the quickstart's config
+# The overlap loss needs a token grid: the MLP resampler keeps one (2 x 2 pooling: 16 tokens per view).
+_GRID_RESAMPLER = ["model.resampler_type=mlp", "model.resampler_pool=2", "model.resampler_num_queries=null",
+                   "model.resampler_num_heads=null", "model.resampler_depth=null"]
+_WITH_VISION_STAGE = [f"quickstart.stages=[{','.join(STAGE_NAMES)}]"]
+# name -> config overrides on top of the quickstart's config (cubemap with poles, view tags, Perceiver,
+# pretrained encoder and LM, resampler + finetune stages)
 VARIANTS: dict[str, list[str]] = {
-    "resize": ["model.crop_strategy=resize", *_NO_VISION_STAGE],
-    "e2p": ["model.crop_strategy=e2p", *_NO_VISION_STAGE],
-    "cubemap": ["model.crop_strategy=cubemap", "model.cubemap_poles=true", *_NO_VISION_STAGE],
-    "anyres_e2p": [*_NO_VISION_STAGE],
-    "anyres_e2p+vicreg": [],
-    "anyres_e2p+vicreg_strip": ["model.overlap_mode=strip"],
-    "anyres_e2p+vicreg+rotation": ["data.rotation=quarter_turns"],
+    "resize": ["model.crop_strategy=resize"],
+    "e2p": ["model.crop_strategy=e2p"],
+    "cubemap": [],
+    "cubemap, no view tags": ["model.view_tags=false"],
+    "anyres_e2p": ["model.crop_strategy=anyres_e2p"],
+    "anyres_e2p+mlp": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER],
+    "anyres_e2p+mlp+vicreg": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER, *_WITH_VISION_STAGE],
+    "anyres_e2p+mlp+vicreg_strip": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER, *_WITH_VISION_STAGE,
+                                    "model.overlap_mode=strip"],
+    "cubemap+rotation": ["data.rotation=quarter_turns"],
     "random_encoder": ["model.vision_init=random", *_TRAIN_ENCODER],
+    "random_lm": ["model.language_init=random", "stages.resampler.train=[resampler,projector,language_model]"],
 }
 METRICS: tuple[str, ...] = ("direction_f1", "colour_accuracy", "shape_accuracy", "presence_accuracy", "CIDEr")
-BLIND = "blind (anyres_e2p+vicreg, no image)"
+BLIND = "blind (cubemap, no image)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                                          overrides=[*VARIANTS[name], *args.overrides])
                 summary = run_pipeline(config, out, seed, data_dir=data_dir)
             results.setdefault(name, []).append(summary["with_images"])
-            if name == "anyres_e2p+vicreg":
+            if name == "cubemap":
                 results.setdefault(BLIND, []).append(summary["blind"])
     rows = [_row(name, runs) for name, runs in results.items()]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -36,14 +36,17 @@ STRATEGIES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+INIT_KEYS: tuple[str, ...] = ("vision_init", "language_init")
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     """Which model to build. ``preset`` ("tiny" | "test") builds the embedded pair; otherwise
     ``vision`` / ``language`` name HF ids or local dirs, or give config dicts (random init).
 
-    ``vision_init`` (presets only): ``pretrained`` starts the tiny preset's vision tower from the
-    shipped PanoShapes-pretrained weights (``panovlm/assets/tiny_vision``), ``random`` from a random
-    init; null is the preset's default (tiny: pretrained, test: random).
+    ``vision_init`` / ``language_init`` (presets only): ``pretrained`` starts the tiny preset's vision
+    tower / LM from the shipped weights (``panovlm/assets/tiny_vision``, ``tiny_language``), ``random``
+    from a random init; null is the preset's default (tiny: pretrained, test: random).
     """
 
     kind: Literal["panollava", "adapt"] = "panollava"  # adapt: an off-the-shelf HF VLM (panovlm.adapt.AdaptSettings)
@@ -52,15 +55,17 @@ class ModelSettings:
     language: str | dict | None = None
     tokenizer: str | None = None
     vision_init: Literal["pretrained", "random"] | None = None
+    language_init: Literal["pretrained", "random"] | None = None
     settings: dict = field(default_factory=dict)  # PanoLLaVaConfig fields, checked against that class
 
     def __post_init__(self) -> None:
-        check(self.vision_init in (None, "pretrained", "random"), "model.vision_init", self.vision_init,
-              'null, "pretrained" or "random"')
-        check(self.vision_init is None or self.preset is not None, "model.vision_init", self.vision_init,
-              "null unless model.preset is set (named vision models load their own weights)")
-        check(not (self.preset == "test" and self.vision_init == "pretrained"), "model.vision_init",
-              self.vision_init, 'null or "random" with the test preset (only the tiny preset has pretrained weights)')
+        for key in INIT_KEYS:
+            value = getattr(self, key)
+            check(value in (None, "pretrained", "random"), f"model.{key}", value, 'null, "pretrained" or "random"')
+            check(value is None or self.preset is not None, f"model.{key}", value,
+                  "null unless model.preset is set (named models load their own weights)")
+            check(not (self.preset == "test" and value == "pretrained"), f"model.{key}", value,
+                  'null or "random" with the test preset (only the tiny preset has pretrained weights)')
         if self.preset is None and self.kind == "panollava":
             check(self.vision is not None, "model.vision", self.vision, "an HF id, a local dir or a config dict")
             check(self.language is not None, "model.language", self.language, "an HF id, a local dir or a dict")
@@ -223,7 +228,7 @@ def _plain(value: Any) -> Any:
 
 
 def _model_settings(data: Mapping[str, Any], prefix: str) -> ModelSettings:
-    own = {"kind", "preset", "vision", "language", "tokenizer", "vision_init"}
+    own = {"kind", "preset", "vision", "language", "tokenizer", *INIT_KEYS}
     hints = get_type_hints(ModelSettings)
     kwargs = {k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items() if k in own}
     settings = {k: v for k, v in data.items() if k not in own}
@@ -244,7 +249,7 @@ def check_model_settings(settings: Mapping[str, Any], prefix: str = "model") -> 
     for key, value in settings.items():
         if key not in valid:
             raise ConfigError(f"{prefix}.{key}", value,
-                              f"preset, vision, language, tokenizer, vision_init or a PanoLLaVaConfig field: {valid}")
+                              f"preset, vision, language, tokenizer, vision_init, language_init or a PanoLLaVaConfig field: {valid}")
 
 
 _BUILDERS = {ModelSettings: _model_settings}

@@ -79,18 +79,18 @@ class StageSet:
     ``data.conversations: per_image``). Many panoramas seen a few times, not few seen many times: with
     240 panoramas and 14 epochs the LM memorised the training answers (docs/training.md).
 
-    The tiny preset's vision tower starts pretrained (it knows *what*; ``model.vision_init``), so it
-    stays frozen in every stage, as a SigLIP tower would, and its features are computed once and
-    cached (``trainer.feature_cache_mb``). The overlap loss shapes the resampler in the vision stage.
-    The tiny LM starts from random weights and a frozen random LM gives the alignment nothing to align
-    to, so the tiny resampler stage trains the LM too. For ``model.vision_init: random`` unfreeze the
-    encoder (``unfreeze_last_n_vision_blocks: -1`` in each stage), as the ablation does.
+    The tiny preset starts like a real run from SigLIP and Qwen2.5: its vision tower knows *what* and its
+    LM can look a word up in its context (``model.vision_init`` / ``language_init``). The encoder stays
+    frozen in every stage and its features are computed once and cached (``trainer.feature_cache_mb``);
+    the resampler stage aligns the resampler to the frozen LM, as in LLaVA, and finetune trains the LM
+    too, at a lower rate so that the lookup it brought survives. For ``model.vision_init: random``
+    unfreeze the encoder (``unfreeze_last_n_vision_blocks: -1`` in each stage), for
+    ``language_init: random`` train the LM in the resampler stage, as the ablation does.
     """
 
     vision: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3)
-    resampler: StageConfig = _stage(epochs=2, batch_size=8, lr=1e-3, max_text_length=320,
-                                    train=("resampler", "projector", "language_model"))
-    finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=1e-3, max_text_length=320)
+    resampler: StageConfig = _stage(epochs=4, batch_size=8, lr=1e-3, max_text_length=320)
+    finetune: StageConfig = _stage(epochs=3, batch_size=8, lr=3e-4, max_text_length=320)
 
     def __post_init__(self) -> None:
         for name in STAGE_NAMES:

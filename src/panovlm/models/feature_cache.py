@@ -30,7 +30,8 @@ _DROPOUT_FIELDS: tuple[str, ...] = ("attention_dropout", "hidden_dropout_prob", 
 def _tensor_digest(tensor: torch.Tensor) -> bytes:
     t = tensor.detach().contiguous().cpu()
     header = f"{t.dtype}|{tuple(t.shape)}|".encode()
-    return hashlib.blake2b(header + t.view(torch.uint8).numpy().tobytes(), digest_size=16).digest()
+    # reshape: a 0-dim buffer (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+    return hashlib.blake2b(header + t.reshape(-1).view(torch.uint8).numpy().tobytes(), digest_size=16).digest()
 
 
 def weights_digest(module: nn.Module) -> bytes:
@@ -43,8 +44,11 @@ def weights_digest(module: nn.Module) -> bytes:
 
 
 def is_stochastic(module: nn.Module) -> bool:
-    """Whether ``module`` in train mode could give two outputs for one input (active dropout)."""
+    """Whether ``module`` in train mode could give two outputs for one input (active dropout, or a
+    BatchNorm in train mode, whose output follows the batch)."""
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in module.modules()):
+        return True
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()):
         return True
     config = getattr(module, "config", None)
     return any(float(getattr(config, name, 0.0) or 0.0) > 0.0 for name in _DROPOUT_FIELDS)
@@ -73,7 +77,7 @@ class FeatureCache:
             return False
         if encoder.training and is_stochastic(encoder):
             if not self._warned_stochastic:
-                logger.warning("feature cache off: the frozen vision tower has active dropout in train mode")
+                logger.warning("feature cache off: the frozen vision tower is in train mode with active dropout or BatchNorm")
                 self._warned_stochastic = True
             return False
         return True

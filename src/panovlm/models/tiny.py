@@ -1,18 +1,20 @@
-"""The tiny offline preset: a random-init SigLIP-architecture vision model + Qwen2-architecture LM.
+"""The tiny offline preset: a small ResNet vision tower + Qwen2-architecture LM, both pretrained here.
 
 No weights can be downloaded here, so the embedded default is built from configs plus the
 byte-level BPE tokenizer shipped in ``panovlm/assets/tokenizer`` (made by
 ``scripts/build_tokenizer.py``). The LM's vocabulary size comes from that tokenizer.
 
-* ``tiny_config()``: vision h128 x 4 layers at 128 px (8 x 8 patches of 16 px), MLP resampler with
-  2 x 2 pooling (16 tokens per view, 144 per 9-view panorama), Qwen2 h256 x 2 layers, tied
-  embeddings. 128 px views match the angular resolution of PanoShapes' 512 x 256 panoramas (a 90
-  degree view spans 128 ERP columns), so larger views would only upsample; a training step of
-  4 panoramas x 9 views takes about 0.2 s on a 2-core CPU.
-* ``tiny_model(vision_init="pretrained")`` (the default of the tiny preset) starts the vision tower
-  from ``panovlm/assets/tiny_vision``: trained by ``scripts/pretrain_tiny_encoder.py`` on single
-  PanoShapes views against what they show (never where), so the embedded default starts like a real
-  run from SigLIP; ``"random"`` keeps the random init (the ablation).
+* ``tiny_config()``: HF ``ResNetModel`` (32-64-128 channels, stride 16: an 8 x 8 grid at 128 px),
+  the ``cubemap`` plan with poles (six views: front, right, behind, left, above, below) with view
+  tags, a Perceiver resampler of 4 latents per view (24 vision tokens per panorama), Qwen2 h256 x 2
+  layers, tied embeddings. 128 px views match the angular resolution of PanoShapes' 512 x 256
+  panoramas (a 90 degree view spans 128 ERP columns), so larger views would only upsample.
+* ``tiny_model()`` starts, like a real run from SigLIP and Qwen2.5, from shipped weights:
+  the vision tower from ``panovlm/assets/tiny_vision`` (``scripts/pretrain_tiny_encoder.py``: single
+  PanoShapes views against what they show, never where) and the LM from
+  ``panovlm/assets/tiny_language`` (``scripts/pretrain_tiny_lm.py``: scenes written as text in the
+  layout of this plan, never a panorama). ``vision_init`` / ``language_init="random"`` keep a random
+  init (the ablation). The resampler and projector always start random: the stages train them.
 * ``tiny_config(test=True)``: vision h32 x 1 layer at 64 px (4 x 4 patches), LM h32 x 1 layer: a few
   milliseconds per step, for unit tests.
 """
@@ -36,11 +38,15 @@ from .processing_panollava import PanoLLaVaProcessor
 
 TOKENIZER_DIR = "assets/tokenizer"
 VISION_DIR = "assets/tiny_vision"
-VISION_INITS: tuple[str, ...] = ("pretrained", "random")
+LANGUAGE_DIR = "assets/tiny_language"
+INITS: tuple[str, ...] = ("pretrained", "random")
+VISION_INITS = INITS
 
+# A small ResNet: shapes a few patches wide are read by convolutions far sooner than by a 16 px patch
+# embedding (docs/training.md, "Shape needs convolutions"); stride 16 gives the same 8 x 8 grid.
 TINY_VISION: dict[str, Any] = {
-    "model_type": "siglip_vision_model", "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
-    "num_attention_heads": 4, "patch_size": 16, "image_size": 128,
+    "model_type": "resnet", "embedding_size": 32, "hidden_sizes": [32, 64, 128], "depths": [1, 1, 2],
+    "layer_type": "basic", "downsample_in_first_stage": False, "image_size": 128,
 }
 TINY_TEXT: dict[str, Any] = {
     "model_type": "qwen2", "hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 2,
@@ -50,7 +56,9 @@ TINY_TEXT: dict[str, Any] = {
 # The tiny LM learns from scratch, so its ray encoding starts at a random init on LayerNormed tokens
 # (direction-F1 0.154 against 0.098 with the zero-init encoding on raw tokens; docs/training.md).
 TINY_SETTINGS: dict[str, Any] = {
-    "latent_dimension": 128, "resampler_hidden_dim": 512, "resampler_pool": 2, "vicreg_projector_dim": 128,
+    "crop_strategy": "cubemap", "cubemap_poles": True, "view_tags": True,
+    "resampler_type": "perceiver", "resampler_num_queries": 4, "resampler_depth": 2, "resampler_num_heads": 4,
+    "latent_dimension": 128, "vicreg_projector_dim": 128,
     "max_text_length": 128, "pe_init": "random", "pe_token_norm": True,
 }
 TEST_VISION: dict[str, Any] = {
@@ -74,6 +82,27 @@ def tokenizer_path() -> str:
 def vision_weights_path() -> str:
     """Directory of the shipped pretrained tiny vision tower (``save_pretrained`` layout + card)."""
     return str(resources.files("panovlm").joinpath(VISION_DIR))
+
+
+@functools.lru_cache(maxsize=1)
+def language_weights_path() -> str:
+    """Directory of the shipped pretrained tiny LM (``save_pretrained`` layout + card)."""
+    return str(resources.files("panovlm").joinpath(LANGUAGE_DIR))
+
+
+def load_pretrained_language(model: Any) -> None:
+    """Copy the shipped tiny LM weights into ``model.language_model`` (every tensor but the tied head)."""
+    path = Path(language_weights_path()) / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: rebuild it with scripts/pretrain_tiny_lm.py, or set "
+                                "model.language_init: random")
+    lm = model.language_model
+    missing, unexpected = lm.load_state_dict(load_file(str(path)), strict=False)
+    tied = {"lm_head.weight"} if lm.config.tie_word_embeddings else set()
+    if set(missing) - tied or unexpected:
+        raise ValueError(f"{path} does not fit the tiny preset's LM ({type(lm).__name__}): missing "
+                         f"{sorted(set(missing) - tied)}, unexpected {sorted(unexpected)}")
+    lm.tie_weights()
 
 
 def load_pretrained_vision(model: Any) -> None:
@@ -123,17 +152,24 @@ def tiny_config(test: bool = False, **overrides: Any) -> PanoLLaVaConfig:
     return config_from_components(dict(vision), dict(text), tiny_tokenizer(), **{**settings, **overrides})
 
 
-def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None = None, **overrides: Any) -> Any:
+def _check_init(name: str, value: str | None, test: bool) -> str:
+    value = value or ("random" if test else "pretrained")
+    if value not in INITS or (test and value == "pretrained"):
+        valid = ["random"] if test else list(INITS)
+        raise ValueError(f"{name} must be one of {valid} for the {'test' if test else 'tiny'} preset, got {value!r}")
+    return value
+
+
+def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None = None,
+               language_init: str | None = None, **overrides: Any) -> Any:
     """A ``PanoLLaVaForConditionalGeneration`` of the preset (seeded for reproducibility).
 
-    ``vision_init``: "pretrained" (the tiny preset's default: the shipped vision weights) or "random"
-    (the test preset's only choice); everything else is random-init.
+    ``vision_init`` / ``language_init``: "pretrained" (the tiny preset's default: the shipped vision
+    tower / LM weights) or "random" (the test preset's only choice); the resampler and projector are
+    always random-init.
     """
-    vision_init = vision_init or ("random" if test else "pretrained")
-    if vision_init not in VISION_INITS or (test and vision_init == "pretrained"):
-        valid = ["random"] if test else list(VISION_INITS)
-        raise ValueError(f"vision_init must be one of {valid} for the {'test' if test else 'tiny'} preset, "
-                         f"got {vision_init!r}")
+    vision_init = _check_init("vision_init", vision_init, test)
+    language_init = _check_init("language_init", language_init, test)
     vision, text, settings = _parts(test)
     if seed is not None:
         torch.manual_seed(seed)
@@ -141,6 +177,8 @@ def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None
                                                               **{**settings, **overrides})
     if vision_init == "pretrained":
         load_pretrained_vision(model)
+    if language_init == "pretrained":
+        load_pretrained_language(model)
     return model
 
 

@@ -32,6 +32,15 @@ PREFIX_TOKENS: dict[str, Callable[[PretrainedConfig], int]] = {
     "deit": lambda c: 2,  # CLS + distillation token
     "dinov2": lambda c: 1,
     "dinov2_with_registers": lambda c: 1 + int(c.num_register_tokens),
+    "resnet": lambda c: 0,
+    "convnext": lambda c: 0,
+}
+
+# Convolutional backbones: total stride of the last feature map, per model type (no patch_size to read).
+# ResNet: stem conv 2 x max-pool 2, then x2 per later stage (and in the first when it downsamples).
+CONV_STRIDES: dict[str, Callable[[PretrainedConfig], int]] = {
+    "resnet": lambda c: 4 * 2 ** (len(c.depths) - 1 + int(c.downsample_in_first_stage)),
+    "convnext": lambda c: int(c.patch_size) * 2 ** (len(c.depths) - 1),
 }
 
 # Where the list of transformer blocks lives, per model type (for partial unfreezing).
@@ -42,6 +51,8 @@ LAYER_PATHS: dict[str, str] = {
     "deit": "layers",
     "dinov2": "encoder.layer",
     "dinov2_with_registers": "encoder.layer",
+    "resnet": "encoder.stages",
+    "convnext": "encoder.stages",
 }
 _FALLBACK_LAYER_PATHS = ("encoder.layers", "encoder.layer", "layers", "blocks")
 # Norms applied to the output of the last block; they train with the last blocks.
@@ -58,11 +69,14 @@ def _pair(value: object, field: str) -> tuple[int, int]:
 
 
 def patch_grid(config: PretrainedConfig, image_size: tuple[int, int]) -> tuple[int, int]:
-    """Patch grid ``(gh, gw)`` of a vision config at ``image_size`` (H, W), a multiple of its patch size."""
-    patch = _pair(getattr(config, "patch_size", None), "patch_size")
+    """Patch grid ``(gh, gw)`` of a vision config at ``image_size`` (H, W), a multiple of its patch size
+    (a convolutional backbone's total stride, ``CONV_STRIDES``)."""
+    stride = CONV_STRIDES.get(config.model_type)
+    patch = (stride(config),) * 2 if stride else _pair(getattr(config, "patch_size", None), "patch_size")
     for side, p in zip(image_size, patch, strict=True):
         if side % p:
-            raise ValueError(f"image_size {tuple(image_size)} is not a multiple of patch_size {patch}")
+            raise ValueError(f"image_size {tuple(image_size)} is not a multiple of "
+                             f"{'the total stride' if stride else 'patch_size'} {patch}")
     return image_size[0] // patch[0], image_size[1] // patch[1]
 
 
@@ -78,7 +92,10 @@ def _vision_tower(model: PreTrainedModel) -> PreTrainedModel:
 
 
 def vision_hidden_size(config: PretrainedConfig) -> int:
-    """Token width ``D`` of a vision config (the first of its hidden-size keys that is set)."""
+    """Token width ``D`` of a vision config (the first of its hidden-size keys that is set; for a
+    convolutional backbone the width of its last stage)."""
+    if config.model_type in CONV_STRIDES:
+        return int(config.hidden_sizes[-1])
     for key in _HIDDEN_KEYS:
         value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
@@ -116,14 +133,25 @@ class VisionBackbone(nn.Module):
         # Set by the trainer for stages that keep the tower frozen (a plain attribute, not a submodule).
         self.feature_cache: FeatureCache | None = None
 
+    def train(self, mode: bool = True) -> VisionBackbone:
+        """Train mode, except where the tower is frozen: a frozen tower (or a frozen BatchNorm in a partly
+        trained one) runs as at inference, so its running statistics neither drift nor follow the batch."""
+        super().train(mode)
+        if mode:
+            for module in self.model.modules():
+                if not any(p.requires_grad for p in module.parameters()) and (
+                        module is self.model or isinstance(module, nn.modules.batchnorm._BatchNorm)):
+                    module.eval()
+        return self
+
     @property
     def num_tokens(self) -> int:
         """Patch tokens per image, ``gh * gw``."""
         return self.grid_hw[0] * self.grid_hw[1]
 
     def _interpolation_kwargs(self) -> dict[str, bool]:
-        if self.image_size == self.config_image_size:
-            return {}
+        if self.image_size == self.config_image_size or self.model_type in CONV_STRIDES:
+            return {}  # convolutions take any size
         params = inspect.signature(self.model.forward).parameters
         if "interpolate_pos_encoding" in params:
             return {"interpolate_pos_encoding": True}

@@ -75,7 +75,8 @@ def build_model(config: RunConfig) -> tuple[Any, Any]:
     """A fresh (model, processor) from the config's model block: the tiny/test preset or named components."""
     m = config.model
     if m.preset is not None:
-        model = tiny_model(test=m.preset == "test", seed=config.seed, vision_init=m.vision_init, **m.settings)
+        model = tiny_model(test=m.preset == "test", seed=config.seed, vision_init=m.vision_init,
+                           language_init=m.language_init, **m.settings)
         return model, tiny_processor(config=model.config)
     source = m.tokenizer_source
     if source is None:
