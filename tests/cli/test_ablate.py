@@ -20,12 +20,14 @@ def test_variants_seeds_table_and_resume(tmp_path, monkeypatch):
         return summary
 
     monkeypatch.setattr(ablate, "run_pipeline", fake_pipeline)
-    argv = ["ablate", "--out", str(tmp_path), "--seeds", "0", "1", "--variants", "resize", "anyres_e2p+vicreg"]
+    argv = ["ablate", "--out", str(tmp_path), "--seeds", "0", "1", "--variants", "resize", "cubemap",
+            "anyres_e2p+mlp+vicreg"]
     assert cli.main(argv) == 0
-    assert [(c[0], c[1]) for c in calls] == [("resize", 0), ("anyres_e2p+vicreg", 0), ("resize", 1),
-                                             ("anyres_e2p+vicreg", 1)]
-    assert calls[0][2] == ("resampler", "finetune") and calls[0][3] == "resize"
-    assert calls[1][2] == ("vision", "resampler", "finetune")
+    assert [(c[0], c[1]) for c in calls] == [("resize", 0), ("cubemap", 0), ("anyres_e2p+mlp+vicreg", 0),
+                                             ("resize", 1), ("cubemap", 1), ("anyres_e2p+mlp+vicreg", 1)]
+    assert calls[0][2] == calls[1][2] == ("resampler", "finetune") and calls[0][3] == "resize"
+    assert calls[1][3] is None  # the quickstart's own plan (the preset's cubemap)
+    assert calls[2][2] == ("vision", "resampler", "finetune") and calls[2][3] == "anyres_e2p"
     assert calls[0][4] == calls[1][4] == tmp_path / "seed0" / "data"  # one data set per seed
     table = (tmp_path / "ablation.md").read_text()
     assert "| resize | 0.150 (0.100-0.200) |" in table

@@ -34,7 +34,7 @@ VARIANTS: dict[str, list[str]] = {
     "resize": ["model.crop_strategy=resize"],
     "e2p": ["model.crop_strategy=e2p"],
     "cubemap": [],
-    "cubemap, no view tags": ["model.view_tags=false"],
+    "cubemap-no-tags": ["model.view_tags=false"],
     "anyres_e2p": ["model.crop_strategy=anyres_e2p"],
     "anyres_e2p+mlp": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER],
     "anyres_e2p+mlp+vicreg": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER, *_WITH_VISION_STAGE],

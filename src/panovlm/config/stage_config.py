@@ -73,10 +73,11 @@ def _stage(**kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class StageSet:
-    """The three stages. Defaults: the tiny preset on a 2-core CPU (quickstart: 400 panoramas -> 100 vision
-    steps of 8 panoramas, then 2 + 3 epochs of about 100 caption steps of 8 conversations (per image:
-    the scene caption, and the direction questions together); tiny.yaml turns on
-    ``data.conversations: per_image``). Many panoramas seen a few times, not few seen many times: with
+    """The three stages. Defaults: the tiny preset on a 2-core CPU (quickstart: 400 panoramas -> 4 + 3
+    epochs of about 100 caption steps of 8 conversations (per image: the scene caption, and the
+    direction questions together; tiny.yaml turns on ``data.conversations: per_image`` and skips the
+    vision stage, whose overlap loss needs a token grid the Perceiver does not keep; run with the
+    MLP resampler it is 2 epochs of 50 steps of 8 panoramas). Many panoramas seen a few times, not few seen many times: with
     240 panoramas and 14 epochs the LM memorised the training answers (docs/training.md).
 
     The tiny preset starts like a real run from SigLIP and Qwen2.5: its vision tower knows *what* and its
