@@ -3,8 +3,8 @@
 The same model (frozen vision tower, resampler + projector + LM training) loops over the same few
 batches for several epochs, once computing the encoder every step and once through the cache; the
 cached run's first epoch fills the cache, later epochs are served from it. Timed: the epochs after
-the first. Towers: the tiny preset's (h128 x 4 at 128 px) and a SigLIP-base-shaped random-init one
-(h768 x 12 at 224 px) with the tiny LM.
+the first. Towers: the tiny preset's (a small ResNet at 128 px) and a SigLIP-base-shaped random-init one
+(h768 x 12 at 224 px) with the tiny LM, on the preset's view plan.
 
     python benchmarks/feature_cache.py [--tower tiny|siglip_base] [--batch-size 4] [--batches 4] [--epochs 3]
 """

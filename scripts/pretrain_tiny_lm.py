@@ -10,7 +10,7 @@ conversations laid out exactly as the model sees a panorama: the first user turn
 the quickstart's plan, the view tag (" front", " above", ...) and then ``K`` content tokens where the
 model will have ``K`` vision tokens; here the content is the view's object in words
 (" a small red circle") or " nothing" repeated. The questions and answers are PanoShapes' own rows
-(:func:`panovlm.data.synth.scene_rows`), 1-3 per conversation, in the data reader's QuIC-360 prompt. Scenes come from a stream that never produces a quickstart
+(:func:`panovlm.data.synth.scene_rows`), all of a scene's in one conversation, in random order. Scenes come from a stream that never produces a quickstart
 panorama and no image is ever rendered: the LM learns to look a direction up in its context and to
 write the scene sentence, never what a panorama looks like.
 
@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from panovlm.data.datasets import QUIC_PROMPT
 from panovlm.data.synth import DIRECTIONS, NOTHING, sample_scene, scene_rows
 from panovlm.data.synth_views import PRETRAIN_STREAM
 from panovlm.directions import view_tag
@@ -77,17 +76,16 @@ class TextScenes:
         return out
 
     def example(self, seed: int, index: int) -> tuple[dict[str, list[int]], list[str]]:
-        """One scene's conversation (some of its PanoShapes rows): ids, labels, the kind of each turn."""
+        """One scene's conversation (all its PanoShapes rows, shuffled): ids, labels, the kind of each turn."""
         rng = np.random.default_rng([PRETRAIN_STREAM, TEXT_STREAM, int(seed), int(index)])
         objects = sample_scene(rng)
         rows = scene_rows(objects, f"text-{index}", rng)
-        # 1-3 of the scene's questions in random order: single questions and per-image conversations
-        rows = [rows[i] for i in rng.permutation(len(rows))[: int(rng.integers(1, 4))]]
+        rows = [rows[i] for i in rng.permutation(len(rows))]
         messages = []
         for row in rows:
-            # the same user text as the data reader gives the model (QuIC-360's prompt around the query)
-            messages += [{"role": "user", "content": QUIC_PROMPT.format(query=row["query"])},
-                         {"role": "assistant", "content": row["annotation"]}]
+            # The bare query, not the data reader's QuIC-360 prompt around it: with the prompt (and 1-3
+            # questions per conversation) the quickstart stopped reading shape (docs/training.md, section 9).
+            messages += [{"role": "user", "content": row["query"]}, {"role": "assistant", "content": row["annotation"]}]
         ex = build_training_example(self.tok, messages, MAX_LENGTH)
         at = ex["input_ids"].index(self.vision_id)
         span = self.span(objects)
