@@ -40,7 +40,6 @@ TOKENIZER_DIR = "assets/tokenizer"
 VISION_DIR = "assets/tiny_vision"
 LANGUAGE_DIR = "assets/tiny_language"
 INITS: tuple[str, ...] = ("pretrained", "random")
-VISION_INITS = INITS
 
 # A small ResNet: shapes a few patches wide are read by convolutions far sooner than by a 16 px patch
 # embedding (docs/training.md, "Shape needs convolutions"); stride 16 gives the same 8 x 8 grid.
