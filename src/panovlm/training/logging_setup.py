@@ -3,7 +3,9 @@
 ``stage_log_file`` adds ``RUN_DIR/logs/<stage>_<YYYYMMDD_HHMMSS>.log`` to the root logger (and to
 Lightning's own loggers, which do not propagate when they installed their own console handler)
 for the duration of one stage. The litlogger advertisement Lightning prints at every ``fit`` is
-dropped by a logging filter; nothing else Lightning says is touched.
+dropped by a logging filter, and its warning about modules in eval mode at the start of training is
+ignored: ``VisionBackbone.train()`` keeps a frozen tower in eval mode on purpose. Nothing else
+Lightning says is touched.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +38,7 @@ def silence_litlogger_tip() -> None:
         for handler in list(lightning_logger.handlers):
             lightning_logger.removeHandler(handler)
         lightning_logger.propagate = True
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
     for name in _RANK_ZERO_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropLitloggerTip) for f in logger.filters):

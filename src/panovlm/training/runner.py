@@ -175,13 +175,15 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     if init_ckpt is not None:
         load_checkpoint_weights(model, init_ckpt)
         init = init_ckpt
-    model.train()  # from_pretrained returns eval mode; Lightning expects the module in train mode
     lora = None
     if row.uses_lora and model.config.use_lora:
         # Adapters are injected into the model's own LM modules; train the unwrapped model, merge at the end.
         lora = apply_lora(model)
         model = lora.get_base_model()
     counts = set_trainable(model, stage, cfg)
+    # from_pretrained returns eval mode and Lightning expects train mode. After set_trainable, so that
+    # VisionBackbone.train() sees which parts are frozen and keeps them (and their BatchNorms) in eval.
+    model.train()
     cached = attach_feature_cache(model, cache)
     module = PanoVLMModule(model, stage, cfg, gradient_checkpointing=config.trainer.gradient_checkpointing,
                            nonfinite=config.checkpoint.nonfinite_loss)
