@@ -159,3 +159,19 @@ def test_config_class_and_module_groups(model):
     assert isinstance(model.config, PanoLLaVaConfig)
     names = {name for name, _ in model.named_children()}
     assert {"vision_tower", "resampler", "vicreg_projector", "projector", "language_model"} <= names
+
+
+def test_embedding_scale_projector_init_matches_the_word_embeddings():
+    default = tiny_model(test=True)
+    matched = tiny_model(test=True, projector_init="embedding_scale")
+    embeddings = matched.language_model.get_input_embeddings().weight
+    tokens = torch.nn.functional.layer_norm(torch.randn(4096, matched.config.latent_dimension),
+                                            (matched.config.latent_dimension,))
+    with torch.no_grad():
+        out = matched.projector.linear(tokens)  # (N, Dlm)
+        out_default = default.projector.linear(tokens)
+    assert out.std().item() == pytest.approx(embeddings.std().item(), rel=0.1)
+    assert out_default.std().item() > 3 * embeddings.std().item()  # nn.Linear's init: far off the text scale
+    assert torch.count_nonzero(matched.projector.linear.bias) == 0
+    with pytest.raises(ValueError, match="projector_init"):
+        tiny_model(test=True, projector_init="xavier")

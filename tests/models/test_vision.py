@@ -197,3 +197,28 @@ def test_the_feature_cache_hashes_a_batchnorm_tower() -> None:
     images = torch.randn(2, 3, 64, 64)
     first, again = backbone(images), backbone(images)
     assert torch.equal(first, again) and backbone.feature_cache.hits == 2
+
+
+def test_recalibrate_batchnorm_averages_the_statistics_of_the_given_views() -> None:
+    backbone = VisionBackbone(VisionBackbone.build_vision_model(CONV_SPECS["resnet"]))
+    backbone.model.requires_grad_(False)
+    backbone.train()
+    weights = {k: v.clone() for k, v in backbone.model.named_parameters()}
+    batches = [torch.randn(3, 3, 64, 64) * 2 + 1, torch.randn(3, 3, 64, 64) - 1]
+    assert backbone.recalibrate_batchnorm(iter(batches)) == 6
+    stem = backbone.model.embedder.embedder
+    with torch.no_grad():  # the first BatchNorm's input: the stem convolution's output, channel mean per batch
+        means = [stem.convolution(b).mean((0, 2, 3)) for b in batches]
+    assert torch.allclose(stem.normalization.running_mean, (means[0] + means[1]) / 2, atol=1e-5)
+    assert all(m.momentum == 0.1 and not m.training for m in backbone.frozen_batchnorms())
+    assert not backbone.model.training and backbone.training  # back in the (frozen-aware) train mode
+    assert all(torch.equal(weights[k], v) for k, v in backbone.model.named_parameters())
+    with pytest.raises(ValueError, match="no views"):
+        backbone.recalibrate_batchnorm(iter([]))
+    siglip = VisionBackbone(SiglipVisionModel(AutoConfig.for_model("siglip_vision_model", hidden_size=16,
+                                                                  intermediate_size=32, num_hidden_layers=1,
+                                                                  num_attention_heads=2, image_size=32,
+                                                                  patch_size=16)))
+    siglip.model.requires_grad_(False)
+    with pytest.raises(ValueError, match="no frozen BatchNorm"):
+        siglip.recalibrate_batchnorm(iter(batches))

@@ -102,7 +102,7 @@ def check_run_config(config: Any) -> None:
     from panovlm.config.stage_config import StageSet
 
     model, default_model = config.model, ModelSettings()
-    for key in ("preset", "vision", "language", "tokenizer", *INIT_KEYS):
+    for key in ("preset", "vision", "language", "tokenizer", "recalibrate_batchnorm", *INIT_KEYS):
         value = getattr(model, key)
         check(value == getattr(default_model, key), f"model.{key}", value,
               f"{_shown(getattr(default_model, key))} with model.kind=adapt: the base model is model.base "

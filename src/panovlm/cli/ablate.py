@@ -29,12 +29,13 @@ _GRID_RESAMPLER = ["model.resampler_type=mlp", "model.resampler_pool=2", "model.
                    "model.resampler_num_heads=null", "model.resampler_depth=null"]
 _WITH_VISION_STAGE = [f"quickstart.stages=[{','.join(STAGE_NAMES)}]"]
 # name -> config overrides on top of the quickstart's config (cubemap with poles, view tags, Perceiver,
-# pretrained encoder and LM, resampler + finetune stages)
+# pretrained encoder with recalibrated BatchNorm statistics and pretrained LM, resampler + finetune stages)
 VARIANTS: dict[str, list[str]] = {
     "resize": ["model.crop_strategy=resize"],
     "e2p": ["model.crop_strategy=e2p"],
     "cubemap": [],
     "cubemap-no-tags": ["model.view_tags=false"],
+    "cubemap-no-recalibration": ["model.recalibrate_batchnorm=false"],
     "anyres_e2p": ["model.crop_strategy=anyres_e2p"],
     "anyres_e2p+mlp": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER],
     "anyres_e2p+mlp+vicreg": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER, *_WITH_VISION_STAGE],

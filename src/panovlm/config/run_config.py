@@ -47,6 +47,10 @@ class ModelSettings:
     ``vision_init`` / ``language_init`` (presets only): ``pretrained`` starts the tiny preset's vision
     tower / LM from the shipped weights (``panovlm/assets/tiny_vision``, ``tiny_language``), ``random``
     from a random init; null is the preset's default (tiny: pretrained, test: random).
+
+    ``recalibrate_batchnorm``: before the first stage of a freshly built model, re-estimate the running
+    statistics of the vision tower's frozen BatchNorm layers on the training images (AdaBN); a frozen
+    tower then runs, in training and at inference, with statistics of the data it reads.
     """
 
     kind: Literal["panollava", "adapt"] = "panollava"  # adapt: an off-the-shelf HF VLM (panovlm.adapt.AdaptSettings)
@@ -56,6 +60,7 @@ class ModelSettings:
     tokenizer: str | None = None
     vision_init: Literal["pretrained", "random"] | None = None
     language_init: Literal["pretrained", "random"] | None = None
+    recalibrate_batchnorm: bool = False
     settings: dict = field(default_factory=dict)  # PanoLLaVaConfig fields, checked against that class
 
     def __post_init__(self) -> None:
@@ -228,7 +233,7 @@ def _plain(value: Any) -> Any:
 
 
 def _model_settings(data: Mapping[str, Any], prefix: str) -> ModelSettings:
-    own = {"kind", "preset", "vision", "language", "tokenizer", *INIT_KEYS}
+    own = {"kind", "preset", "vision", "language", "tokenizer", "recalibrate_batchnorm", *INIT_KEYS}
     hints = get_type_hints(ModelSettings)
     kwargs = {k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items() if k in own}
     settings = {k: v for k, v in data.items() if k not in own}

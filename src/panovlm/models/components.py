@@ -6,7 +6,10 @@ The same code path serves SigLIP + Qwen2.5 on a machine with hub access and the 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
+
+import torch
 
 from transformers import AutoModelForCausalLM, GenerationConfig
 
@@ -54,10 +57,29 @@ def build_from_components(cls: type, vision: Any, language: Any, tokenizer: Any 
     config = config_from_components(vision, language, tokenizer, **settings)
     model = cls(config)
     load_component_weights(model, vision, language)
+    if config.projector_init == "embedding_scale":
+        match_projector_scale(model)
     if tokenizer is not None:
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.generation_config.pad_token_id = config.text_config.pad_token_id
     return model
+
+
+def match_projector_scale(model: Any) -> None:
+    """Re-draw the projector's Linear so that, for unit-variance tokens (the LayerNormed resampler output),
+    each output has the standard deviation of the LM's token embeddings; bias zero.
+
+    Frozen-LM alignment starts from vision tokens the LM could have read as text: with nn.Linear's
+    init the tiny preset's vision tokens were 17 times the norm of its word embeddings.
+    Call it after the LM's weights are in place (it reads them).
+    """
+    embeddings = model.language_model.get_input_embeddings().weight.detach()
+    linear = model.projector.linear
+    std = float(embeddings.float().std()) / math.sqrt(linear.in_features)
+    with torch.no_grad():
+        linear.weight.normal_(0.0, std)
+        if linear.bias is not None:
+            linear.bias.zero_()
 
 
 def load_component_weights(model: Any, vision: Any, language: Any) -> None:

@@ -26,6 +26,8 @@ from ..losses.terms import VICREG_MODES
 from ..plans import DEFAULT_SPEC, ViewPlanSpec
 from .component_spec import config_from_spec
 from .positional import PE_INITS
+
+PROJECTOR_INITS: tuple[str, ...] = ("default", "embedding_scale")
 from .resamplers import ALIASES as RESAMPLER_ALIASES
 from .resamplers import RESAMPLERS
 
@@ -89,6 +91,9 @@ class PanoLLaVaConfig(PreTrainedConfig):
     pe_num_frequencies: int = 8
     pe_init: str = "zero"  # "random": the encoding's Linear starts at the default init (models trained from scratch)
     pe_token_norm: bool = False  # LayerNorm on the resampler tokens before the encoding is added
+    # "embedding_scale": the projector starts with outputs at the LM's token-embedding scale
+    # (panovlm.models.components.match_projector_scale); "default": nn.Linear's own init.
+    projector_init: str = "default"
     # overlap loss (vision stage)
     vicreg_projector_dim: int | None = None
     vicreg_projector_hidden_dim: int | None = None
@@ -192,6 +197,7 @@ class PanoLLaVaConfig(PreTrainedConfig):
         _one_of("pairing_strategy", self.pairing_strategy, PAIRING_STRATEGIES)
         _one_of("vicreg_mode", self.vicreg_mode, VICREG_MODES)
         _one_of("pe_init", self.pe_init, PE_INITS)
+        _one_of("projector_init", self.projector_init, PROJECTOR_INITS)
         for name in ("latent_dimension", "vicreg_projector_dim", "vicreg_projector_depth", "vicreg_pair_chunk",
                      "max_text_length", "lora_r", "lora_alpha", "pe_num_frequencies"):
             value = getattr(self, name)

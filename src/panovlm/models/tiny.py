@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from .components import config_from_components
+from .components import config_from_components, match_projector_scale
 from .configuration_panollava import PanoLLaVaConfig
 from .modeling_panollava import PanoLLaVaForConditionalGeneration
 from .processing_panollava import PanoLLaVaProcessor
@@ -178,6 +178,8 @@ def tiny_model(test: bool = False, seed: int | None = 0, vision_init: str | None
         load_pretrained_vision(model)
     if language_init == "pretrained":
         load_pretrained_language(model)
+    if model.config.projector_init == "embedding_scale":
+        match_projector_scale(model)  # again: from_components matched it to the random LM
     return model
 
 

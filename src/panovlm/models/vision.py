@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -143,6 +143,41 @@ class VisionBackbone(nn.Module):
                         module is self.model or isinstance(module, nn.modules.batchnorm._BatchNorm)):
                     module.eval()
         return self
+
+    def frozen_batchnorms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The tower's BatchNorm layers whose parameters are all frozen (what ``train()`` keeps in eval)."""
+        return [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                and not any(p.requires_grad for p in m.parameters())]
+
+    @torch.no_grad()
+    def recalibrate_batchnorm(self, batches: Iterable[torch.Tensor]) -> int:
+        """Re-estimate the running statistics of the frozen BatchNorms as the plain average over
+        ``batches`` of views ``(N, 3, H, W)`` (AdaBN); returns the number of views read.
+
+        Other layers run as at inference and nothing trains; the feature cache is bypassed.
+        """
+        norms = self.frozen_batchnorms()
+        if not norms:
+            raise ValueError(f"{type(self.model).__name__} has no frozen BatchNorm layer to recalibrate")
+        momenta = [m.momentum for m in norms]
+        was_training = self.training
+        self.eval()
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: every batch counts the same
+            m.train()
+        views = 0
+        try:
+            for pixel_values in batches:
+                self._grid_tokens(pixel_values)
+                views += int(pixel_values.shape[0])
+        finally:
+            for m, momentum in zip(norms, momenta, strict=True):
+                m.momentum = momentum
+            self.train(was_training)
+        if views == 0:
+            raise ValueError("recalibrate_batchnorm got no views")
+        return views
 
     @property
     def num_tokens(self) -> int:

@@ -195,6 +195,10 @@ class PanoramaDataModule(ResumableLoaderState, L.LightningDataModule):
                                            train=True)
             self.val_set = self._dataset(self.config.data.val_file, self.config.data.max_val_samples, self.config.seed)
 
+    def plain_loader(self, dataset: Dataset) -> DataLoader:
+        """The stage's batches of ``dataset`` in file order, without resumable state."""
+        return self._loader(dataset, train=False)
+
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         workers = self.config.data.num_workers
         tracked = TrackedDataset(dataset, workers)  # a failing or dying load names its sample

@@ -41,6 +41,7 @@ from panovlm.models.feature_cache import FeatureCache
 from panovlm.models.loading import load_model
 from panovlm.models.lora import apply_lora, merge_lora
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
+from panovlm.models.modeling_parts import as_views
 from panovlm.models.processing_panollava import PanoLLaVaProcessor
 from panovlm.models.tiny import tiny_model, tiny_processor
 from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
@@ -157,6 +158,16 @@ def attach_feature_cache(model: Any, cache: FeatureCache | None) -> bool:
     return frozen and cache is not None
 
 
+def recalibrate_batchnorm(model: Any, data: PanoramaDataModule) -> None:
+    """``model.recalibrate_batchnorm``: the frozen tower's BatchNorm statistics from the stage's training
+    images, read in file order (every rank reads all of them, so the statistics agree across ranks)."""
+    data.setup("fit")
+    loader = data.plain_loader(data.train_set)
+    views = model.vision_tower.recalibrate_batchnorm(as_views(b["pixel_values"]).flatten(0, 1) for b in loader)
+    logger.info("recalibrated %d frozen BatchNorm layers of the vision tower on %d training views",
+                len(model.vision_tower.frozen_batchnorms()), views)
+
+
 def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume: bool,
               cache: FeatureCache | None = None, init_ckpt: Path | None = None,
               continue_ckpt: Path | None = None) -> dict:
@@ -194,6 +205,8 @@ def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume:
     ckpt_path = str(continue_ckpt) if continue_ckpt is not None else str(newest) if newest else None
     if trainer.is_global_zero:
         check_room(config, model, stage_dir)
+    if config.model.recalibrate_batchnorm and init is None and ckpt_path is None:
+        recalibrate_batchnorm(model, data)
     start = time.monotonic()
     with stage_log_file(out, stage, trainer.is_global_zero) as log_path:
         logger.info("stage %s: init from %s, %s, feature cache %s, log %s", stage, init or "the config's models",
