@@ -10,7 +10,6 @@ import math
 from typing import Any
 
 import torch
-
 from transformers import AutoModelForCausalLM, GenerationConfig
 
 from ..directions import view_tag

@@ -26,10 +26,10 @@ from ..losses.terms import VICREG_MODES
 from ..plans import DEFAULT_SPEC, ViewPlanSpec
 from .component_spec import config_from_spec
 from .positional import PE_INITS
-
-PROJECTOR_INITS: tuple[str, ...] = ("default", "embedding_scale")
 from .resamplers import ALIASES as RESAMPLER_ALIASES
 from .resamplers import RESAMPLERS
+
+PROJECTOR_INITS: tuple[str, ...] = ("default", "embedding_scale")
 
 RESAMPLER_TYPES: tuple[str, ...] = tuple(RESAMPLERS)
 OVERLAP_MODES: tuple[str, ...] = ("ray", "strip")
