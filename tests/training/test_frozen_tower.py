@@ -2,6 +2,7 @@
 
 import logging
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -43,3 +44,14 @@ def test_recalibrate_batchnorm_sets_the_statistics_once_per_run(panoshapes_dir, 
     means = [k for k in stats[0] if k.startswith("vision_tower.") and k.endswith("running_mean")]
     assert not any(torch.equal(stats[0][k], torch.zeros_like(stats[0][k])) for k in means)
     assert all(torch.equal(stats[0][k], stats[1][k]) for k in means)  # the later stage reads them unchanged
+
+
+def test_recalibrate_batchnorm_without_batchnorm_names_the_key(panoshapes_dir, tmp_path):
+    from panovlm.training.runner import run_training
+
+    config = load_run_config(None, ["model.preset=test", "model.recalibrate_batchnorm=true",
+                                    f"data.data_dir={panoshapes_dir}", "data.num_workers=0",
+                                    "trainer.accelerator=cpu", "trainer.progress_bar=false",
+                                    "stages.resampler.max_steps=1"])
+    with pytest.raises(ValueError, match="model.recalibrate_batchnorm=true.*SiglipVisionModel"):
+        run_training(config, stage="resampler", out_dir=tmp_path / "run")

@@ -161,6 +161,10 @@ def attach_feature_cache(model: Any, cache: FeatureCache | None) -> bool:
 def recalibrate_batchnorm(model: Any, data: PanoramaDataModule) -> None:
     """``model.recalibrate_batchnorm``: the frozen tower's BatchNorm statistics from the stage's training
     images, read in file order (every rank reads all of them, so the statistics agree across ranks)."""
+    if not model.vision_tower.frozen_batchnorms():
+        raise ValueError(f"model.recalibrate_batchnorm=true, but the vision tower "
+                         f"({type(model.vision_tower.model).__name__}) has no frozen BatchNorm layer in this stage; "
+                         "set it to false")
     data.setup("fit")
     loader = data.plain_loader(data.train_set)
     views = model.vision_tower.recalibrate_batchnorm(as_views(b["pixel_values"]).flatten(0, 1) for b in loader)
