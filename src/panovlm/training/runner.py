@@ -41,7 +41,6 @@ from panovlm.models.feature_cache import FeatureCache
 from panovlm.models.loading import load_model
 from panovlm.models.lora import apply_lora, merge_lora
 from panovlm.models.modeling_panollava import PanoLLaVaForConditionalGeneration
-from panovlm.models.modeling_parts import as_views
 from panovlm.models.processing_panollava import PanoLLaVaProcessor
 from panovlm.models.tiny import tiny_model, tiny_processor
 from panovlm.stages import STAGE_NAMES, get_stage, in_stage_order
@@ -52,7 +51,7 @@ from panovlm.training.guards import GracefulStop, RunLock, TrainingInterrupted, 
 from panovlm.training.logging_setup import silence_litlogger_tip, stage_log_file
 from panovlm.training.module import NonFiniteLossError, NonFiniteModelError, PanoVLMModule, nonfinite_parameters
 from panovlm.training.resume import check_checkpoint_file, checkpoint_stage, load_checkpoint_weights
-from panovlm.training.stages import set_trainable
+from panovlm.training.stages import recalibrate_batchnorm, set_trainable
 from panovlm.training.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -156,20 +155,6 @@ def attach_feature_cache(model: Any, cache: FeatureCache | None) -> bool:
     frozen = not any(p.requires_grad for p in model.vision_tower.parameters())
     model.vision_tower.feature_cache = cache if frozen else None
     return frozen and cache is not None
-
-
-def recalibrate_batchnorm(model: Any, data: PanoramaDataModule) -> None:
-    """``model.recalibrate_batchnorm``: the frozen tower's BatchNorm statistics from the stage's training
-    images, read in file order (every rank reads all of them, so the statistics agree across ranks)."""
-    if not model.vision_tower.frozen_batchnorms():
-        raise ValueError(f"model.recalibrate_batchnorm=true, but the vision tower "
-                         f"({type(model.vision_tower.model).__name__}) has no frozen BatchNorm layer in this stage; "
-                         "set it to false")
-    data.setup("fit")
-    loader = data.plain_loader(data.train_set)
-    views = model.vision_tower.recalibrate_batchnorm(as_views(b["pixel_values"]).flatten(0, 1) for b in loader)
-    logger.info("recalibrated %d frozen BatchNorm layers of the vision tower on %d training views",
-                len(model.vision_tower.frozen_batchnorms()), views)
 
 
 def run_stage(config: RunConfig, stage: str, out: Path, state: RunState, resume: bool,

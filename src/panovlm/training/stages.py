@@ -12,14 +12,16 @@ otherwise the full LM. The encoder is frozen unless the stage config unfreezes i
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from torch import nn
 
 from panovlm.config.stage_config import StageConfig
+from panovlm.models.modeling_parts import as_views
 from panovlm.models.vision import set_trainable_last_blocks
 from panovlm.stages import STAGES, Stage, get_stage
 
-__all__ = ["STAGES", "Stage", "get_stage", "loss_weights", "set_trainable", "train_groups", "trainable_counts"]
+__all__ = ["STAGES", "Stage", "get_stage", "loss_weights", "recalibrate_batchnorm", "set_trainable", "train_groups", "trainable_counts"]
 logger = logging.getLogger(__name__)
 
 _UNUSED_VISION_HEADS: tuple[str, ...] = ("head", "pooler")
@@ -88,3 +90,18 @@ def trainable_counts(model: nn.Module) -> dict[str, int]:
             group = name.split(".", 1)[0]
             counts[group] = counts.get(group, 0) + param.numel()
     return counts
+
+
+def recalibrate_batchnorm(model: Any, data: Any) -> None:
+    """``model.recalibrate_batchnorm``: the frozen tower's BatchNorm statistics from the training images
+    of ``data`` (the stage's ``PanoramaDataModule``), read in file order; every rank reads all of
+    them, so the statistics agree across ranks."""
+    if not model.vision_tower.frozen_batchnorms():
+        raise ValueError(f"model.recalibrate_batchnorm=true, but the vision tower "
+                         f"({type(model.vision_tower.model).__name__}) has no frozen BatchNorm layer in this stage; "
+                         "set it to false")
+    data.setup("fit")
+    loader = data.plain_loader(data.train_set)
+    views = model.vision_tower.recalibrate_batchnorm(as_views(b["pixel_values"]).flatten(0, 1) for b in loader)
+    logger.info("recalibrated %d frozen BatchNorm layers of the vision tower on %d training views",
+                len(model.vision_tower.frozen_batchnorms()), views)
