@@ -111,6 +111,19 @@ def test_query_resamplers_ignore_token_order(name: str) -> None:
     torch.testing.assert_close(resampler(x), resampler(x[:, perm]), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["qformer", "perceiver"])
+def test_query_resamplers_start_with_distinct_outputs(name: str) -> None:
+    """A fresh resampler's queries must not leave it as one token repeated: on a view whose tokens are all
+    equal only the learned queries tell the outputs apart (at a 0.02 init their |cos| was 0.997)."""
+    torch.manual_seed(0)
+    resampler = build_resampler(name, 24, 40, GRID, **SMALL[name])
+    x = torch.randn(1, 1, 24).expand(3, 16, 24)  # (N, S, Din): one token repeated
+    out = F.normalize(resampler(x), dim=-1)  # (N, Q, Dout)
+    cos = (out @ out.transpose(1, 2)).abs()  # (N, Q, Q)
+    off_diagonal = cos[:, ~torch.eye(cos.shape[1], dtype=torch.bool)]
+    assert off_diagonal.mean() < 0.5
+
+
 def test_mamba_mixer_is_causal_and_bimamba_sees_both_ways() -> None:
     torch.manual_seed(0)
     x = torch.randn(1, 16, 8)

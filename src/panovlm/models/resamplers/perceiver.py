@@ -58,7 +58,10 @@ class PerceiverResampler(Resampler):
         check_heads(in_dim, num_heads)
         self.output_grid = None
         self.num_latents = num_latents
-        self.latents = nn.Parameter(torch.randn(num_latents, in_dim) * 0.02)  # (L, Din)
+        # Unit scale, as the tokens the blocks add to them: at 0.02 every latent's residual was drowned by the
+        # first attention output, the latents left the resampler almost equal, and the tiny preset's four
+        # tokens per view carried one word four times (docs/training.md, section 11).
+        self.latents = nn.Parameter(torch.randn(num_latents, in_dim))  # (L, Din)
         self.attn = nn.ModuleList(PerceiverAttention(in_dim, num_heads) for _ in range(depth))
         self.ff = nn.ModuleList(
             nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, ff_mult * in_dim, bias=False), nn.GELU(),

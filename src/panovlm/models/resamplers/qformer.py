@@ -31,7 +31,9 @@ class QFormerResampler(Resampler):
         check_heads(in_dim, num_heads)
         self.output_grid = None
         self.num_queries = num_queries
-        self.queries = nn.Parameter(torch.randn(1, num_queries, in_dim) * 0.02)  # (1, Q, Din)
+        # Unit scale: the pre-norm blocks add to the queries' residual, which at 0.02 left every query's output
+        # almost the same (BLIP-2 gets the same effect from a LayerNorm on its query embeddings).
+        self.queries = nn.Parameter(torch.randn(1, num_queries, in_dim))  # (1, Q, Din)
         block = nn.TransformerDecoderLayer(in_dim, num_heads, dim_feedforward=4 * in_dim, dropout=0.0,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.blocks = nn.TransformerDecoder(block, num_layers)
