@@ -1,6 +1,13 @@
 """Pretrain the tiny preset's LM on scenes written as text, so it can look up a direction in its context.
 
     python scripts/pretrain_tiny_lm.py [--steps 2000] [--seed 0] [--out src/panovlm/assets/tiny_language]
+    python scripts/pretrain_tiny_lm.py --from DIR --slot-order shuffled --steps 300 --lr 5e-4 --seed 5
+
+The shipped weights are made by both, in that order (the card in the output folder says so): the
+second run continues from the first's folder with each view's content tokens in a new random order
+per view ("red a circle small"). The model's resampler then need not put size, colour and shape in
+the slots the LM was first trained to read them from: with the fixed order a run whose latents
+settled on another assignment never read colour (docs/training.md, section 11).
 
 Real users start from an LM that already reads its context (Qwen2.5) and this framework teaches it
 to read panoramas. The random-init tiny LM does not learn that skill within the quickstart's budget
@@ -28,9 +35,11 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoModelForCausalLM
 
 from panovlm.data.synth import DIRECTIONS, NOTHING, sample_scene, scene_rows
 from panovlm.data.synth_views import PRETRAIN_STREAM
@@ -44,13 +53,17 @@ logger = logging.getLogger("pretrain_tiny_lm")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "panovlm" / "assets" / "tiny_language"
 TEXT_STREAM = 2  # after PRETRAIN_STREAM: the encoder's scenes use [PRETRAIN_STREAM, seed, index]
 EVAL_SEED_OFFSET = 10_000
+SLOT_ORDERS: tuple[str, ...] = ("fixed", "shuffled")
 MAX_LENGTH = 256
 
 
 class TextScenes:
     """Conversations of the text stream, laid out like the model's input on the quickstart's plan."""
 
-    def __init__(self, tokenizer, config) -> None:
+    def __init__(self, tokenizer, config, slot_order: str = "fixed") -> None:
+        if slot_order not in SLOT_ORDERS:
+            raise ValueError(f"slot_order must be one of {list(SLOT_ORDERS)}, got {slot_order!r}")
+        self.slot_order = slot_order
         if not config.view_tags:
             raise ValueError("the tiny preset must have view_tags on: the text stands in for tagged views")
         self.tok, self.k = tokenizer, tokens_per_view(config)
@@ -68,11 +81,14 @@ class TextScenes:
             raise ValueError(f"{words!r} is {len(ids)} tokens, the view has {self.k} content slots")
         return ids
 
-    def span(self, objects) -> list[int]:
+    def span(self, objects, rng: np.random.Generator) -> list[int]:
         by_direction = {o.direction: f"a {o.size} {o.colour} {o.shape}" for o in objects}
         out: list[int] = []
         for tag, ids in zip(self.tags, self.tag_ids, strict=True):
-            out += ids + (self.content(by_direction[tag]) if tag in by_direction else self.empty)
+            content = self.content(by_direction[tag]) if tag in by_direction else self.empty
+            if self.slot_order == "shuffled":
+                content = [content[i] for i in rng.permutation(len(content))]
+            out += ids + content
         return out
 
     def example(self, seed: int, index: int) -> tuple[dict[str, list[int]], list[str]]:
@@ -88,7 +104,7 @@ class TextScenes:
             messages += [{"role": "user", "content": row["query"]}, {"role": "assistant", "content": row["annotation"]}]
         ex = build_training_example(self.tok, messages, MAX_LENGTH)
         at = ex["input_ids"].index(self.vision_id)
-        span = self.span(objects)
+        span = self.span(objects, rng)
         ids = ex["input_ids"][:at] + span + ex["input_ids"][at + 1:]
         labels = ex["labels"][:at] + [IGNORE_INDEX] * len(span) + ex["labels"][at + 1:]
         kinds = [kind(row) for row in rows]
@@ -177,6 +193,10 @@ def train(args: argparse.Namespace, lm, scenes: TextScenes, pad_id: int) -> tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--from", dest="init", type=Path, default=None,
+                        help="continue from this folder's weights (a previous run's --out) instead of a random init")
+    parser.add_argument("--slot-order", choices=SLOT_ORDERS, default="fixed",
+                        help="order of a view's content tokens: as written, or shuffled per view")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -190,18 +210,54 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tokenizer = tiny_tokenizer()
     model = tiny_model(seed=args.seed, language_init="random")
-    lm = model.language_model
-    scenes = TextScenes(tokenizer, model.config)
+    lm, previous = model.language_model, None
+    if args.init is not None:
+        lm, previous = load_previous(args.init)
+    scenes = TextScenes(tokenizer, model.config, args.slot_order)
     pad_id = tokenizer.pad_token_id
-    random_init = evaluate(lm, scenes, args.seed, args.eval_scenes, pad_id)
-    logger.info("random init held-out exact answers: %s", random_init)
+    start = evaluate(lm, scenes, args.seed, args.eval_scenes, pad_id)
+    logger.info("held-out exact answers before training: %s", start)
     t0 = time.time()
     curve, evals = train(args, lm, scenes, pad_id)
     result = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
               "threads": args.threads, "train_seconds": round(time.time() - t0, 1), "eval_scenes": args.eval_scenes,
               "plan": model.config.plan_spec.to_dict(), "view_tags": scenes.tags, "tokens_per_view": tokens_per_view(model.config),
-              "pretrained": evals[-1][1], "random_init": random_init, "during": [{"step": s, **r} for s, r in evals]}
+              "slot_order": args.slot_order, "command": command(args), "previous": previous,
+              "pretrained": evals[-1][1], "random_init": start, "during": [{"step": s, **r} for s, r in evals]}
+    if args.slot_order != "fixed":
+        result["fixed_order"] = evaluate(lm, TextScenes(tokenizer, model.config), args.seed, args.eval_scenes, pad_id)
     write_outputs(args.out, lm, curve, result)
+
+
+def load_previous(folder: Path) -> tuple[Any, dict | None]:
+    """The LM saved in ``folder`` by an earlier run, and that run's ``eval.json`` (None if it has none)."""
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"--from {folder}: no model.safetensors there (give a previous run's --out)")
+    lm = AutoModelForCausalLM.from_pretrained(str(folder))
+    report = folder / "eval.json"
+    return lm, (json.loads(report.read_text()) if report.is_file() else None)
+
+
+def command(args: argparse.Namespace) -> str:
+    """The command line that repeats this run (``--from`` written as PREVIOUS: the run before it)."""
+    parts = ["python scripts/pretrain_tiny_lm.py", f"--steps {args.steps}", f"--seed {args.seed}"]
+    if args.lr != 1e-3:
+        parts.append(f"--lr {args.lr}")
+    if args.batch_size != 32:
+        parts.append(f"--batch-size {args.batch_size}")
+    if args.init is not None:
+        parts.append("--from PREVIOUS")
+    if args.slot_order != "fixed":
+        parts.append(f"--slot-order {args.slot_order}")
+    return " ".join(parts)
+
+
+def chain(result: dict) -> list[dict]:
+    """This run and the runs it continued from, first run first."""
+    runs = [result]
+    while runs[0].get("previous"):
+        runs.insert(0, runs[0]["previous"])
+    return runs
 
 
 def write_outputs(out: Path, lm, curve: list[tuple[int, float]], result: dict) -> None:
@@ -220,7 +276,18 @@ def card(curve: list[tuple[int, float]], result: dict) -> str:
     marks = [curve[i] for i in sorted({0, len(curve) // 4, len(curve) // 2, 3 * len(curve) // 4, len(curve) - 1})]
     rows = "\n".join(f"| {k} | {result['pretrained'][k]:.3f} | {result['random_init'][k]:.3f} |"
                      for k in ("occupied", "empty", "scene"))
+    if "fixed_order" in result:
+        rows += "\n" + "\n".join(f"| {k}, content in the written order | {result['fixed_order'][k]:.3f} | |"
+                                  for k in ("occupied", "empty", "scene"))
     during = ", ".join(f"{d['step']}: {d['occupied']:.2f} / {d['empty']:.2f} / {d['scene']:.2f}" for d in result["during"])
+    runs = chain(result)
+    training = "\n".join(
+        f"  {i + 1}. {r['steps']} steps of {r['batch_size']} conversations, AdamW lr {r['lr']}, cosine, seed "
+        f"{r['seed']}, content order {r.get('slot_order', 'fixed')}, {r['threads']} CPU threads: {r['train_seconds']:.0f} s"
+        + (" (from the random init)" if i == 0 else " (from the weights of run " + str(i) + ")")
+        for i, r in enumerate(runs))
+    rebuild = "\n".join(f"    {_command_of(r).replace('PREVIOUS', f'run{i}')} --out run{i + 1}"
+                         for i, r in enumerate(runs))
     return f"""# Tiny PanoShapes language model
 
 The LM of the tiny preset (`Qwen2ForCausalLM`, hidden 256, 2 layers, the shipped tokenizer),
@@ -230,23 +297,31 @@ from Qwen2.5, with an LM that can look something up in its context.
 - **Data**: conversations laid out like the model's input on the tiny preset's view plan
   ({', '.join(result['view_tags'])}): per view, its
   view tag and {result['tokens_per_view']} content tokens where the model has vision tokens, here the
-  view's object in words (" a small red circle") or " nothing"; then PanoShapes' questions and answers
+  view's object in words (" a small red circle", in a random order per view when the run says
+  "shuffled") or " nothing"; then PanoShapes' questions and answers
   about that scene. Scenes come from a text stream that never produces a quickstart panorama; no
   image is rendered, so the LM learns the lookup and the scene sentence, never what views look like.
-- **Training**: {result['steps']} steps of {result['batch_size']} conversations, AdamW lr {result['lr']},
-  cosine, seed {result['seed']}, {result['threads']} CPU threads: {result['train_seconds']:.0f} s.
-- **Loss** (smoothed, step: loss): {', '.join(f'{s}: {v:.3f}' for s, v in marks)}. Full curve: `loss.csv`.
+- **Training**, {len(runs)} run(s), each continuing from the one before:
+{training}
+- **Loss** of the last run (smoothed, step: loss): {', '.join(f'{s}: {v:.3f}' for s, v in marks)}. Full curve: `loss.csv`.
 
-Teacher-forced exact answers (every token the argmax) on {result['eval_scenes']} held-out scenes:
+Teacher-forced exact answers (every token the argmax) on {result['eval_scenes']} held-out scenes, content
+order {result.get('slot_order', 'fixed')} unless the row says otherwise:
 
-| question | pretrained | random init |
+| question | after the last run | before it |
 |---|---|---|
 {rows}
 
-During training (step: occupied / empty / scene): {during}.
+During the last run (step: occupied / empty / scene): {during}.
 
-Rebuild: `python scripts/pretrain_tiny_lm.py --steps {result['steps']} --seed {result['seed']}`.
+Rebuild (the last folder is the shipped one):
+
+{rebuild}
 """
+
+
+def _command_of(result: dict) -> str:
+    return result.get("command") or f"python scripts/pretrain_tiny_lm.py --steps {result['steps']} --seed {result['seed']}"
 
 
 if __name__ == "__main__":

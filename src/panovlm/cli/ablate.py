@@ -25,8 +25,10 @@ logger = logging.getLogger(__name__)
 
 _TRAIN_ENCODER = [f"stages.{s}.unfreeze_last_n_vision_blocks=-1" for s in STAGE_NAMES]
 # The overlap loss needs a token grid: the MLP resampler keeps one (2 x 2 pooling: 16 tokens per view).
+# Its tokens have rays of their own, so these rows turn the ray encoding back on.
 _GRID_RESAMPLER = ["model.resampler_type=mlp", "model.resampler_pool=2", "model.resampler_num_queries=null",
-                   "model.resampler_num_heads=null", "model.resampler_depth=null"]
+                   "model.resampler_num_heads=null", "model.resampler_depth=null",
+                   "model.use_positional_encoding=true", "model.pe_init=random"]
 _WITH_VISION_STAGE = [f"quickstart.stages=[{','.join(STAGE_NAMES)}]"]
 # name -> config overrides on top of the quickstart's config (cubemap with poles, view tags, Perceiver,
 # pretrained encoder with recalibrated BatchNorm statistics and pretrained LM, resampler + finetune stages)
@@ -35,6 +37,7 @@ VARIANTS: dict[str, list[str]] = {
     "e2p": ["model.crop_strategy=e2p"],
     "cubemap": [],
     "cubemap-no-tags": ["model.view_tags=false"],
+    "cubemap+ray_pe": ["model.use_positional_encoding=true", "model.pe_init=random"],
     "cubemap-no-recalibration": ["model.recalibrate_batchnorm=false"],
     "anyres_e2p": ["model.crop_strategy=anyres_e2p"],
     "anyres_e2p+mlp": ["model.crop_strategy=anyres_e2p", *_GRID_RESAMPLER],

@@ -52,14 +52,17 @@ TINY_TEXT: dict[str, Any] = {
     "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": True,
     "max_position_embeddings": 4096,
 }
-# The ray encoding starts at a random init on LayerNormed tokens (measured with the random-init LM of
-# section 8 of docs/training.md: direction-F1 0.154 against 0.098 with the zero-init encoding on raw
-# tokens; not re-measured with the pretrained LM).
+# No ray encoding: the Perceiver's latents have one ray per view, so the encoding is a per-view offset
+# on every vision token, which the view tags (the question's own direction words) already say and
+# the pretrained LM never saw. The projector starts at the LM's word-embedding scale, so that the
+# frozen LM's lookup is not drowned by vision tokens 17 times longer than its words. Both measured
+# in docs/training.md, section 11.
 TINY_SETTINGS: dict[str, Any] = {
     "crop_strategy": "cubemap", "cubemap_poles": True, "view_tags": True,
     "resampler_type": "perceiver", "resampler_num_queries": 4, "resampler_depth": 2, "resampler_num_heads": 4,
     "latent_dimension": 128, "vicreg_projector_dim": 128,
-    "max_text_length": 128, "pe_init": "random", "pe_token_norm": True,
+    "max_text_length": 128, "use_positional_encoding": False, "pe_token_norm": True,
+    "projector_init": "embedding_scale",
 }
 TEST_VISION: dict[str, Any] = {
     "model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
