@@ -219,6 +219,7 @@ def main() -> None:
     logger.info("held-out exact answers before training: %s", start)
     t0 = time.time()
     curve, evals = train(args, lm, scenes, pad_id)
+    # "random_init": the scores of the weights this run started from (a previous run's, with --from).
     result = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
               "threads": args.threads, "train_seconds": round(time.time() - t0, 1), "eval_scenes": args.eval_scenes,
               "plan": model.config.plan_spec.to_dict(), "view_tags": scenes.tags, "tokens_per_view": tokens_per_view(model.config),
